@@ -1,0 +1,65 @@
+"""Structured schema of the primary config: typed keys fail at composition, before any heavy import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Dict, List, Optional
+
+from omegaconf import MISSING
+
+
+class LRDecay(str, Enum):
+    none = "none"
+    linear = "linear"  # to 0 over train.iters generator iterations (WGAN-GP ResNet, LGAN)
+
+
+@dataclass
+class OptimConfig:
+    _target_: str = "torch.optim.Adam"
+    lr: float = 1e-4
+    betas: Optional[List[float]] = None  # Adam-family only
+    lr_generator: Optional[float] = None  # overrides optim.lr for G
+    lr_critic: Optional[float] = None  # overrides optim.lr for the critic
+    decay: LRDecay = LRDecay.none
+    extra: Dict[str, Any] = field(default_factory=dict)  # any other optimizer keyword
+
+
+@dataclass
+class TrainConfig:
+    iters: int = 2000  # budget in GENERATOR iterations (not Lightning's global_step)
+    n_critic: int = 5  # critic steps per generator iteration, each on a fresh real batch and fresh z
+    batch_size: int = 256  # real (critic) batch
+    generator_batch_size: Optional[int] = None  # defaults to batch_size (LGAN uses 2x)
+    ema: Optional[float] = None  # generator EMA decay; evaluation uses the EMA weights when set
+    log_every: int = 50  # in generator iterations
+    eval_samples: int = 2500
+    checkpoint: bool = True
+
+
+@dataclass
+class TrainerConfig:
+    accelerator: str = "auto"
+    devices: Any = 1
+    precision: Any = "32-true"
+    enable_progress_bar: bool = False
+
+
+@dataclass
+class GansweepConfig:
+    seed: int = 0
+    train: TrainConfig = field(default_factory=TrainConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    dataset: Any = MISSING
+    arch: Any = MISSING
+    loss: Any = MISSING
+    constraint: Any = field(default_factory=dict)  # name -> constraint node; several stack
+    logger: Any = None
+
+
+def register_schema() -> None:
+    """Make the schema available to conf/config.yaml's defaults list as `gansweep_schema`."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="gansweep_schema", node=GansweepConfig)
