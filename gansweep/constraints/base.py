@@ -1,0 +1,25 @@
+"""The constraint-plugin contract: three optional hooks around the critic's updates; several stack."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from torch import Tensor, nn
+
+ScoreTransform = Callable[[Tensor], Tensor]
+
+
+class Constraint:
+    """A Lipschitz constraint on the critic. Override whichever hooks apply; the defaults do nothing."""
+
+    def prepare(self, critic: nn.Module) -> None:
+        """Called once before training (e.g. wrap layers in spectral normalisation)."""
+
+    def penalty(
+        self, critic: nn.Module, real: Tensor, fake: Tensor, transform: Optional[ScoreTransform] = None
+    ) -> Optional[Tensor]:
+        """A term added to the critic loss (gradient penalties); None when the constraint adds none."""
+        return None
+
+    def after_critic_step(self, critic: nn.Module) -> None:
+        """Called after every critic optimizer step (e.g. weight clipping)."""
