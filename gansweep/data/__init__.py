@@ -1,0 +1,1 @@
+"""Data sources as LightningDataModules (`dataset=NAME`)."""

@@ -1,0 +1,113 @@
+"""2-D toy benchmarks: WGAN-GP's gan_toy (8 and 25 Gaussians, swiss roll) and Bures GAN's Ring and Grid."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, Iterator, Optional, Tuple
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+
+class GaussianMixture:
+    """Equal-weight isotropic Gaussians at `centres` with per-axis `std`, the whole sample divided by `scale`."""
+
+    def __init__(self, centres: Tensor, std: float, scale: float = 1.0) -> None:
+        self.modes = centres / scale
+        self.std = std / scale
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        idx = torch.randint(len(self.modes), (n,), generator=generator)
+        return self.modes[idx] + self.std * torch.randn(n, 2, generator=generator)
+
+
+class SwissRoll:
+    """scikit-learn's make_swiss_roll(noise=0.25), columns (0, 2), divided by 7.5; it has no discrete modes."""
+
+    modes: Optional[Tensor] = None
+    std: Optional[float] = None
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        t = 1.5 * math.pi * (1.0 + 2.0 * torch.rand(n, generator=generator))
+        roll = torch.stack([t * torch.cos(t), t * torch.sin(t)], dim=1)
+        return (roll + 0.25 * torch.randn(n, 2, generator=generator)) / 7.5
+
+
+def _ring(n_modes: int, radius: float) -> Tensor:
+    angles = torch.arange(n_modes, dtype=torch.float32) * (2 * math.pi / n_modes)
+    return radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
+
+
+def _grid(coords: Tuple[float, ...]) -> Tensor:
+    return torch.tensor([(x, y) for x in coords for y in coords], dtype=torch.float32)
+
+
+_S = 1.0 / math.sqrt(2.0)
+TOYS: Dict[str, Callable[[], object]] = {
+    # WGAN-GP gan_toy.py: centres 2*(+-1,0), 2*(0,+-1), 2*(+-1/sqrt2,+-1/sqrt2), std 0.02, / 1.414
+    "ring8": lambda: GaussianMixture(
+        2.0 * torch.tensor([(1, 0), (-1, 0), (0, 1), (0, -1), (_S, _S), (_S, -_S), (-_S, _S), (-_S, -_S)]),
+        std=0.02,
+        scale=1.414,
+    ),
+    # gan_toy.py: centres (2i, 2j), i, j in -2..2, std 0.05, / 2.828
+    "grid25": lambda: GaussianMixture(_grid((-4.0, -2.0, 0.0, 2.0, 4.0)), std=0.05, scale=2.828),
+    "swissroll": SwissRoll,
+    # Bures GAN: Ring = 8 Gaussians of radius 2.5 at angles k*2pi/8, std 0.01
+    "bures_ring": lambda: GaussianMixture(_ring(8, 2.5), std=0.01),
+    # Bures GAN: Grid = 25 Gaussians on {-4,-2,0,2,4}^2, std 0.05
+    "bures_grid": lambda: GaussianMixture(_grid((-4.0, -2.0, 0.0, 2.0, 4.0)), std=0.05),
+}
+
+
+class RealBatches:
+    """`steps` items, each `per_step` real batches stacked as [per_step, batch_size, 2]: one per G iteration."""
+
+    def __init__(self, draw: Callable[[int], Tensor], batch_size: int, per_step: int, steps: int) -> None:
+        self.draw, self.batch_size, self.per_step, self.steps = draw, batch_size, per_step, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for _ in range(self.steps):
+            yield self.draw(self.per_step * self.batch_size).view(self.per_step, self.batch_size, -1)
+
+
+class ToyDataModule(pl.LightningDataModule):
+    """A 2-D toy distribution: a fresh sample every batch (n_points null, WGAN-GP) or a fixed set (Bures: 10k)."""
+
+    data_shape = (2,)
+
+    def __init__(self, name: str, n_points: Optional[int] = None, seed: int = 0) -> None:
+        super().__init__()
+        if name not in TOYS:
+            raise ValueError(f"dataset.name={name!r} is not a toy dataset; choose one of {', '.join(TOYS)}")
+        self.name, self.n_points, self.seed = name, n_points, seed
+        self.distribution = TOYS[name]()
+        self.modes: Optional[Tensor] = self.distribution.modes
+        self.mode_std: Optional[float] = self.distribution.std
+        self.batch_size, self.per_step, self.steps = 256, 1, 1
+        self._points: Optional[Tensor] = None
+
+    def configure_batches(self, batch_size: int, per_step: int, steps: int) -> None:
+        """How the trainer consumes data: `per_step` real batches per generator iteration, `steps` iterations."""
+        self.batch_size, self.per_step, self.steps = batch_size, per_step, steps
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        if self.n_points is not None and self._points is None:
+            self._points = self.distribution.sample(self.n_points, torch.Generator().manual_seed(self.seed))
+
+    def train_dataloader(self) -> RealBatches:
+        generator = torch.Generator().manual_seed(self.seed + 1)
+        if self._points is None:
+            draw = lambda n: self.distribution.sample(n, generator)  # noqa: E731
+        else:
+            points = self._points
+            draw = lambda n: points[torch.randint(len(points), (n,), generator=generator)]  # noqa: E731
+        return RealBatches(draw, self.batch_size, self.per_step, self.steps)
+
+    def reference(self, n: int) -> Tensor:
+        """A fresh sample of the true distribution, for sample-based distances at evaluation."""
+        return self.distribution.sample(n, torch.Generator().manual_seed(self.seed + 2))

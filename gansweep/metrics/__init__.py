@@ -1,0 +1,1 @@
+"""Evaluation metrics: pure functions beside the code that calls them."""
