@@ -1,0 +1,47 @@
+"""metrics.json: the one record every run leaves, whatever happened to it (ok, diverged or failed)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, List
+
+METRICS_FILE = "metrics.json"
+STATUSES = ("ok", "diverged", "failed")
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf become null (strict JSON); nested containers are walked."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_record(run_dir: Path, record: Dict[str, Any]) -> Path:
+    """Write metrics.json atomically (a temp file renamed over it), so a reader never sees half a record."""
+    if record.get("status") not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {record.get('status')!r}")
+    path = Path(run_dir) / METRICS_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_json_safe(record), indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_records(sweep_dir: Path) -> List[Dict[str, Any]]:
+    """Every metrics.json under a sweep folder, each with its run folder (relative) under "run"."""
+    records = []
+    for path in sorted(Path(sweep_dir).rglob(METRICS_FILE), key=lambda p: _natural_key(p.parent.name)):
+        record = json.loads(path.read_text())
+        record["run"] = str(path.parent.relative_to(sweep_dir))
+        records.append(record)
+    return records
+
+
+def _natural_key(name: str) -> tuple:
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)

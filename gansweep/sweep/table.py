@@ -1,0 +1,80 @@
+"""The comparison table of a finished sweep, printed by a Hydra callback and written as summary.csv/.md."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from gansweep.sweep.records import read_records
+
+log = logging.getLogger("gansweep")
+
+COLUMNS = ("run", "overrides", "status", "g_iters", "modes_covered", "hq_pct", "energy_distance", "wall_time_s")
+
+
+def varying_overrides(records: Sequence[Dict[str, Any]]) -> List[str]:
+    """Each run's overrides, keeping only the keys whose value differs between runs (the grid axes)."""
+    parsed = [dict(o.split("=", 1) if "=" in o else (o, "") for o in rec.get("overrides") or []) for rec in records]
+    keys = [k for k in dict.fromkeys(k for p in parsed for k in p) if len({p.get(k) for p in parsed}) > 1]
+    return [" ".join(f"{k}={p[k]}" for k in keys if k in p) for p in parsed]
+
+
+def table_rows(records: Sequence[Dict[str, Any]]) -> List[Dict[str, str]]:
+    """One row per run; metrics a run did not produce (failed runs, no modes) show as '-'."""
+    rows = []
+    for rec, overrides in zip(records, varying_overrides(records)):
+        metrics = rec.get("metrics") or {}
+        modes = metrics.get("modes_covered")
+        row = {
+            "run": rec.get("run", ""),
+            "overrides": overrides,
+            "status": rec.get("status", "?"),
+            "g_iters": str(rec.get("g_iters", "-")),
+            "modes_covered": f"{modes}/{metrics['n_modes']}" if modes is not None else "-",
+            "hq_pct": _fmt(metrics.get("hq_pct"), "{:.1f}"),
+            "energy_distance": _fmt(metrics.get("energy_distance"), "{:.4f}"),
+            "wall_time_s": _fmt(rec.get("wall_time_s"), "{:.1f}"),
+        }
+        rows.append(row)
+    return rows
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else spec.format(value)
+
+
+def render_markdown(rows: Sequence[Dict[str, str]]) -> str:
+    widths = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in COLUMNS}
+    line = lambda cells: "| " + " | ".join(cells[c].ljust(widths[c]) for c in COLUMNS) + " |"  # noqa: E731
+    header = line({c: c for c in COLUMNS})
+    rule = "|" + "|".join("-" * (widths[c] + 2) for c in COLUMNS) + "|"
+    return "\n".join([header, rule] + [line(r) for r in rows])
+
+
+def write_summary(sweep_dir: Path) -> str:
+    """Read every run's metrics.json under sweep_dir; write summary.csv and summary.md; return the table."""
+    sweep_dir = Path(sweep_dir)
+    rows = table_rows(read_records(sweep_dir))
+    with open(sweep_dir / "summary.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    table = render_markdown(rows)
+    (sweep_dir / "summary.md").write_text(table + "\n")
+    return table
+
+
+class SweepTable(Callback):
+    """At the end of a multirun, print the comparison table of every grid point (failed ones included)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        table = write_summary(sweep_dir)
+        print(f"\ngansweep: {sweep_dir}\n{table}\n(summary.csv and summary.md in {sweep_dir})", flush=True)
