@@ -1,0 +1,57 @@
+"""Shared helpers: compose gansweep's real config (as the CLI would) and run the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Sequence
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict
+
+from gansweep.config import register_schema
+from gansweep.paths import conf_dir
+from gansweep.sweep.templates import register_templates
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def compose_config(overrides: Sequence[str] = (), out_dir: Path | None = None, multirun: bool = False) -> DictConfig:
+    """The composed config of `gansweep OVERRIDES`, with HydraConfig set as inside a run."""
+    register_schema()
+    register_templates()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        if out_dir is not None:
+            cfg.hydra.runtime.output_dir = str(out_dir)
+        cfg.hydra.job.num = 0
+        cfg.hydra.mode = RunMode.MULTIRUN if multirun else RunMode.RUN
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def cli_env() -> dict:
+    env = dict(os.environ, WANDB_MODE="offline", PYTHONWARNINGS="ignore")
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def run_cli(args: List[str], cwd: Path, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`gansweep ARGS` from the installed console script next to this interpreter."""
+    script = Path(sys.executable).with_name("gansweep")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "gansweep"]
+    return subprocess.run(cmd + args, cwd=cwd, env=env or cli_env(), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def fast() -> List[str]:
+    """Overrides that keep a training run to a second or two on CPU."""
+    return ["arch.hidden=32", "train.iters=20", "train.batch_size=64", "train.eval_samples=500", "logger=none"]

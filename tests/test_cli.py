@@ -1,0 +1,80 @@
+"""The `gansweep` console script from the shell: a single run, a multirun with bad points, the quickstart,
+and an installed wheel used outside the checkout."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO, cli_env, run_cli
+
+TINY = ["arch.hidden=16", "train.iters=10", "train.batch_size=32", "train.eval_samples=200", "logger=none"]
+
+
+def test_single_run_leaves_config_metrics_and_plot(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli([*TINY, f"hydra.run.dir={out}"], cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["status"] == "ok" and record["g_iters"] == 10
+    assert record["choices"]["loss"] == "wgan" and record["choices"]["constraint"] == "gp"
+    assert (out / ".hydra" / "config.yaml").exists() and (out / "samples.png").exists()
+    assert not (REPO / "lightning_logs").exists()
+
+
+def test_multirun_survives_diverging_and_failing_points(tmp_path):
+    sweep = tmp_path / "sweep"
+    grid = ["optim.lr=1e-4,1e30", "arch.activation=relu,swish", "loss=wgan", "constraint=none"]
+    proc = run_cli(["-m", *grid, *TINY, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    statuses = sorted(json.loads(p.read_text())["status"] for p in sweep.glob("*/metrics.json"))
+    assert statuses == ["diverged", "failed", "failed", "ok"]
+    summary = (sweep / "summary.md").read_text()
+    assert "diverged" in summary and "failed" in summary
+    assert "arch.activation=swish" in proc.stdout  # the table is printed at the end of the sweep
+
+
+def test_quickstart_template_runs_every_objective(tmp_path):
+    sweep = tmp_path / "quick"
+    proc = run_cli(["-m", "+sweep=quickstart", *TINY, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
+    assert len(records) == 10 and all(r["status"] == "ok" for r in records)
+    assert {r["choices"]["experiment"] for r in records} == {"wgan_gp", "bolt", "lgan", "bures", "nsgan"}
+    assert "modes_covered" in proc.stdout
+
+
+def test_installed_wheel_works_outside_the_checkout(tmp_path):
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+        capture_output=True, text=True,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    (wheel,) = tmp_path.glob("gansweep-*.whl")
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)], check=True)
+    env = dict(cli_env(), PYTHONPATH=str(site))
+    where = subprocess.run(
+        [sys.executable, "-c", "import gansweep.paths as p; print(p.conf_dir()); print(p.templates_dir())"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )
+    assert where.stdout.split() == [str(site / "gansweep" / "_conf"), str(site / "gansweep" / "_templates")]
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "gansweep", "loss=bolt", "constraint=[sn,gp]", *TINY, f"hydra.run.dir={out}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((out / "metrics.json").read_text())["status"] == "ok"
+    listing = subprocess.run(
+        [sys.executable, "-m", "gansweep", "--cfg", "hydra", "+sweep=quickstart"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )
+    assert "wgan_gp,bolt,lgan,bures,nsgan" in listing.stdout, listing.stderr[-2000:]
+
+
+def test_typo_fails_fast_with_the_key(tmp_path):
+    proc = run_cli(["train.iters=many"], cwd=tmp_path, timeout=60)
+    assert proc.returncode != 0
+    assert "train.iters" in proc.stderr and "Integer" in proc.stderr
+    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("metrics.json"))

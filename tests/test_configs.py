@@ -1,0 +1,140 @@
+"""Every option of every config group composes and instantiates; wrong configs fail with a clear message."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import ConfigCompositionException
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from gansweep.constraints.base import Constraint
+from gansweep.losses.base import GANLoss
+from gansweep.models.base import GANNetworks
+from gansweep.optim import build_optimizers
+from gansweep.paths import conf_dir, templates_dir
+from gansweep.train import build_constraints
+from tests.conftest import compose_config
+
+
+def options(group: str):
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+
+
+def test_every_group_has_options():
+    for group in ("dataset", "arch", "loss", "constraint", "optim", "logger", "experiment"):
+        assert options(group), group
+
+
+@pytest.mark.parametrize("name", options("loss"))
+def test_loss_options(name):
+    cfg = compose_config([f"loss={name}"])
+    assert isinstance(instantiate(cfg.loss), GANLoss)
+
+
+@pytest.mark.parametrize("name", options("constraint"))
+def test_constraint_options(name, tmp_path):
+    cfg = compose_config([f"constraint={name}"])
+    constraints = build_constraints(cfg)
+    assert all(isinstance(c, Constraint) for c in constraints)
+    assert len(constraints) == (0 if name == "none" else 1)
+
+
+def test_constraints_stack_under_their_own_keys():
+    cfg = compose_config(["constraint=[sn,gp]", "constraint.gp.weight=5"])
+    assert list(cfg.constraint) == ["sn", "gp"]
+    sn, gp = build_constraints(cfg)
+    assert type(sn).__name__ == "SpectralNorm" and gp.weight == 5.0
+
+
+@pytest.mark.parametrize("name", options("dataset"))
+def test_dataset_options(name):
+    cfg = compose_config([f"dataset={name}"])
+    dm = instantiate(cfg.dataset, seed=0)
+    dm.setup()
+    dm.configure_batches(batch_size=8, per_step=2, steps=1)
+    assert next(iter(dm.train_dataloader())).shape == (2, 8, *dm.data_shape)
+
+
+@pytest.mark.parametrize("name", options("arch"))
+def test_arch_options(name):
+    cfg = compose_config([f"arch={name}"])
+    nets = instantiate(cfg.arch, data_shape=(2,))
+    assert isinstance(nets, GANNetworks)
+    x = nets.generator(torch.randn(3, nets.z_dim))
+    score, features = nets.critic(x, return_features=True)
+    assert x.shape == (3, 2) and score.shape == (3,) and features.shape[0] == 3
+
+
+@pytest.mark.parametrize("name", options("optim"))
+def test_optim_options(name):
+    cfg = compose_config([f"optim={name}", "optim.lr_critic=3e-4"])
+    g, d = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
+    opt_g, opt_d = build_optimizers(cfg.optim, g, d)
+    assert opt_g.param_groups[0]["lr"] == cfg.optim.lr and opt_d.param_groups[0]["lr"] == 3e-4
+
+
+@pytest.mark.parametrize("name", options("logger"))
+def test_logger_options(name, tmp_path):
+    cfg = compose_config([f"logger={name}"], out_dir=tmp_path)
+    logger = instantiate(cfg.logger) if cfg.logger else None
+    assert (logger is None) == (name == "none")
+    if logger is not None:
+        assert Path(logger.log_dir).is_relative_to(tmp_path)
+
+
+@pytest.mark.parametrize("name", options("experiment"))
+def test_experiment_presets(name):
+    cfg = compose_config([f"experiment={name}"])
+    assert isinstance(instantiate(cfg.loss), GANLoss)
+    build_constraints(cfg)
+    assert cfg.train.n_critic >= 1
+
+
+def test_experiments_pair_objectives_with_their_papers_constraints():
+    pairs = {"wgan_gp": ["gp"], "wgan": ["clip"], "bolt": ["gp"], "lgan": ["maxgp"], "bures": ["none"], "hinge": ["sn"]}
+    for experiment, constraints in pairs.items():
+        assert list(compose_config([f"experiment={experiment}"]).constraint) == constraints
+    assert compose_config(["experiment=bures"]).train.n_critic == 1
+    assert compose_config(["experiment=wgan"]).optim._target_ == "torch.optim.RMSprop"
+
+
+def test_command_line_beats_experiment():
+    cfg = compose_config(["experiment=bures", "train.n_critic=3", "loss=nsgan"])
+    assert cfg.train.n_critic == 3 and cfg.loss._target_.endswith("NSGANLoss")
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in templates_dir().glob("*.yaml")))
+def test_sweep_templates_compose(name):
+    cfg = compose_config([f"+sweep={name}"])
+    assert cfg.hydra.sweeper.params, f"multirun_templates/{name}.yaml sets no grid"
+
+
+def test_issue_examples_compose():
+    cfg = compose_config(["loss=bolt", "constraint=gp", "dataset=grid25", "optim.lr=2e-4", "train.iters=3000", "seed=3"])
+    assert (cfg.optim.lr, cfg.train.iters, cfg.seed, cfg.dataset.name) == (2e-4, 3000, 3, "grid25")
+    cfg = compose_config(["loss=lgan", "loss.phi=exp", "constraint=maxgp"])
+    assert instantiate(cfg.loss).phi_name == "exp"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.iters=abc", "could not be converted to Integer"),
+        ("optim.lr=fast", "could not be converted to Float"),
+        ("optim.decay=cosine", "Invalid value 'cosine'"),
+        ("trainn.iters=3", "Could not override 'trainn.iters'"),
+        ("loss=wgan_gp", "Could not find 'loss/wgan_gp'"),
+    ],
+)
+def test_typos_fail_at_composition(override, message):
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_config([override])
+    assert message in f"{err.value} {err.value.__cause__}"
+
+
+
+def test_resolved_config_round_trips():
+    cfg = compose_config([])
+    yaml = OmegaConf.to_yaml(cfg.train)
+    assert "iters" in yaml
