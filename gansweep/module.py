@@ -47,7 +47,7 @@ class GANModule(pl.LightningModule):
     # -- optimizers ---------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         opt_g, opt_d = build_optimizers(self.optim_cfg, self.generator, self.critic)
-        if str(getattr(self.optim_cfg.decay, "value", self.optim_cfg.decay)) == "linear":
+        if self.optim_cfg.decay == "linear":
             return [opt_g, opt_d], [linear_decay(opt_g, self.iters), linear_decay(opt_d, self.iters)]
         return [opt_g, opt_d]
 

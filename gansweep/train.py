@@ -24,7 +24,7 @@ def build_constraints(cfg: DictConfig) -> List[Any]:
     return [instantiate(node) for node in (cfg.constraint or {}).values() if node and "_target_" in node]
 
 
-def evaluate(datamodule: Any, samples: Any) -> Dict[str, float]:
+def evaluate(datamodule: Any, samples: Any, reference: Any) -> Dict[str, float]:
     """Toy metrics: mode coverage (where the data has modes) and the energy distance to a fresh data sample."""
     from gansweep.metrics.energy import energy_distance
     from gansweep.metrics.modes import mode_metrics
@@ -32,7 +32,7 @@ def evaluate(datamodule: Any, samples: Any) -> Dict[str, float]:
     metrics: Dict[str, float] = {}
     if getattr(datamodule, "modes", None) is not None:
         metrics.update(mode_metrics(samples, datamodule.modes, datamodule.mode_std))
-    metrics["energy_distance"] = energy_distance(samples, datamodule.reference(len(samples)))
+    metrics["energy_distance"] = energy_distance(samples, reference)
     return metrics
 
 
@@ -75,10 +75,11 @@ def fit_and_evaluate(cfg: DictConfig, out_dir: Path) -> Tuple[str, int, Dict[str
     if status == "ok" and cfg.train.checkpoint:
         trainer.save_checkpoint(out_dir / "checkpoints" / "last.ckpt")
     samples = module.sample(cfg.train.eval_samples).cpu()
-    metrics = evaluate(datamodule, samples)
+    reference = datamodule.reference(len(samples))
+    metrics = evaluate(datamodule, samples, reference)
     if samples.shape[1:] == (2,):
         title = f"{cfg_choice('loss')} + {cfg_choice('constraint')} on {datamodule.name}, {module.g_iters} G iters"
-        scatter_samples(out_dir / "samples.png", samples, datamodule.modes, datamodule.reference(2000), title)
+        scatter_samples(out_dir / "samples.png", samples, datamodule.modes, reference, title)
     return status, module.g_iters, metrics
 
 
@@ -115,22 +116,24 @@ def train(cfg: DictConfig) -> float:
         "seed": cfg.seed,
     }
     start = time.perf_counter()
+    failure: Exception | None = None
     try:
+        (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         status, g_iters, metrics = fit_and_evaluate(cfg, out_dir)
         record.update(status=status, g_iters=g_iters, metrics=metrics)
         if status == "diverged":
             record["error"] = f"non-finite loss at generator iteration {g_iters}"
             log.warning("run diverged: %s", record["error"])
     except Exception as err:  # recorded, then re-raised only outside a multirun
+        failure = err
         record["error"] = f"{type(err).__name__}: {err}"
         record["traceback"] = traceback.format_exc()
-        if hydra_cfg.mode != RunMode.MULTIRUN:
-            record["wall_time_s"] = time.perf_counter() - start
-            write_record(out_dir, record)
-            raise
-        log.error("run failed (the sweep goes on): %s", record["error"])
     record["wall_time_s"] = round(time.perf_counter() - start, 3)
     write_record(out_dir, record)
+    if failure is not None:
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            raise failure
+        log.error("run failed (the sweep goes on): %s", record["error"])
     log.info("status=%s metrics=%s -> %s", record["status"], record["metrics"], out_dir / "metrics.json")
     value = record["metrics"].get("energy_distance", math.nan)
     return float(value) if value is not None else math.nan

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def compose_config(overrides: Sequence[str] = (), out_dir: Path | None = None, multirun: bool = False) -> DictConfig:
-    """The composed config of `gansweep OVERRIDES`, with HydraConfig set as inside a run."""
+    """The task config of `gansweep OVERRIDES`, with HydraConfig set (hydra.* readable) as inside a run."""
     register_schema()
     register_templates()
     GlobalHydra.instance().clear()
@@ -35,7 +35,10 @@ def compose_config(overrides: Sequence[str] = (), out_dir: Path | None = None, m
         cfg.hydra.job.num = 0
         cfg.hydra.mode = RunMode.MULTIRUN if multirun else RunMode.RUN
     HydraConfig.instance().set_config(cfg)
-    return cfg
+    task_cfg = cfg.copy()
+    with open_dict(task_cfg):
+        del task_cfg["hydra"]  # as Hydra hands it to the task
+    return task_cfg
 
 
 def cli_env() -> dict:

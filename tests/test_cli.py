@@ -19,6 +19,7 @@ def test_single_run_leaves_config_metrics_and_plot(tmp_path):
     assert record["status"] == "ok" and record["g_iters"] == 10
     assert record["choices"]["loss"] == "wgan" and record["choices"]["constraint"] == "gp"
     assert (out / ".hydra" / "config.yaml").exists() and (out / "samples.png").exists()
+    assert "weight: 0.1" in (out / "config.yaml").read_text()  # resolved: ring8's protocol GP weight
     assert not (REPO / "lightning_logs").exists()
 
 

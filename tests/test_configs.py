@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -107,7 +108,7 @@ def test_command_line_beats_experiment():
 @pytest.mark.parametrize("name", sorted(p.stem for p in templates_dir().glob("*.yaml")))
 def test_sweep_templates_compose(name):
     cfg = compose_config([f"+sweep={name}"])
-    assert cfg.hydra.sweeper.params, f"multirun_templates/{name}.yaml sets no grid"
+    assert HydraConfig.get().sweeper.params, f"multirun_templates/{name}.yaml sets no grid"
 
 
 def test_issue_examples_compose():
