@@ -63,3 +63,14 @@ def register_schema() -> None:
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name="gansweep_schema", node=GansweepConfig)
+
+
+def check_train(train: Any) -> None:
+    """Ranges the types cannot express; the message names the key to change."""
+    for key in ("iters", "n_critic", "batch_size", "log_every", "eval_samples"):
+        if train[key] < 1:
+            raise ValueError(f"train.{key} must be >= 1, got {train[key]}")
+    if train.generator_batch_size is not None and train.generator_batch_size < 1:
+        raise ValueError(f"train.generator_batch_size must be >= 1 or null, got {train.generator_batch_size}")
+    if train.ema is not None and not 0.0 < train.ema < 1.0:
+        raise ValueError(f"train.ema is a decay in (0, 1) or null, got {train.ema}")

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
+from gansweep.config import check_train
 from gansweep.sweep.records import write_record
 
 log = logging.getLogger("gansweep")
@@ -45,6 +46,7 @@ def fit_and_evaluate(cfg: DictConfig, out_dir: Path) -> Tuple[str, int, Dict[str
     from gansweep.plots import scatter_samples
 
     _quiet_lightning()
+    check_train(cfg.train)
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule = instantiate(cfg.dataset, seed=cfg.seed)
     networks = instantiate(cfg.arch, data_shape=datamodule.data_shape)

@@ -60,6 +60,15 @@ def test_a_bad_option_fails_loudly_in_a_single_run_and_is_recorded(tmp_path, fas
     assert record["status"] == "failed" and "loss.phi" in record["error"]
 
 
+@pytest.mark.parametrize(
+    "override, message",
+    [("train.n_critic=0", "train.n_critic must be >= 1"), ("train.ema=1.5", "train.ema is a decay")],
+)
+def test_out_of_range_training_keys_name_the_key(override, message, tmp_path, fast):
+    with pytest.raises(ValueError, match=message):
+        run([*fast, override], tmp_path)
+
+
 def test_a_failing_point_of_a_multirun_is_recorded_not_raised(tmp_path, fast):
     value, record = run(["loss=lgan", "loss.phi=log", *fast], tmp_path, multirun=True)
     assert record["status"] == "failed" and "traceback" in record
