@@ -39,6 +39,7 @@ def evaluate(datamodule: Any, samples: Any, reference: Any) -> Dict[str, float]:
 
 def fit_and_evaluate(cfg: DictConfig, out_dir: Path) -> Tuple[str, int, Dict[str, float]]:
     """Train one grid point; returns (status, generator iterations done, metrics)."""
+    check_train(cfg.train)  # before the heavy imports: a wrong range fails at once
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
@@ -46,7 +47,6 @@ def fit_and_evaluate(cfg: DictConfig, out_dir: Path) -> Tuple[str, int, Dict[str
     from gansweep.plots import scatter_samples
 
     _quiet_lightning()
-    check_train(cfg.train)
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule = instantiate(cfg.dataset, seed=cfg.seed)
     networks = instantiate(cfg.arch, data_shape=datamodule.data_shape)
