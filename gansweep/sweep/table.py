@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import logging
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
@@ -12,15 +11,13 @@ from omegaconf import DictConfig
 
 from gansweep.sweep.records import read_records
 
-log = logging.getLogger("gansweep")
-
 COLUMNS = ("run", "overrides", "status", "g_iters", "modes_covered", "hq_pct", "energy_distance", "wall_time_s")
 
 
 def varying_overrides(records: Sequence[Dict[str, Any]]) -> List[str]:
     """Each run's overrides, keeping only the keys whose value differs between runs (the grid axes)."""
     parsed = [dict(o.split("=", 1) if "=" in o else (o, "") for o in rec.get("overrides") or []) for rec in records]
-    keys = [k for k in dict.fromkeys(k for p in parsed for k in p) if len({p.get(k) for p in parsed}) > 1]
+    keys = [k for k in dict.fromkeys(k for p in parsed for k in p) if len(parsed) == 1 or len({p.get(k) for p in parsed}) > 1]
     return [" ".join(f"{k}={p[k]}" for k in keys if k in p) for p in parsed]
 
 

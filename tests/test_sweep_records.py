@@ -1,0 +1,48 @@
+"""metrics.json records and the sweep table built from them."""
+
+import json
+import math
+
+import pytest
+
+from gansweep.sweep.records import read_records, write_record
+from gansweep.sweep.table import table_rows, varying_overrides, write_summary
+
+
+def record(status, overrides, **metrics):
+    return {"status": status, "g_iters": 10, "wall_time_s": 1.0, "overrides": overrides, "metrics": metrics}
+
+
+def test_non_finite_numbers_become_null_and_status_is_checked(tmp_path):
+    write_record(tmp_path, record("diverged", [], energy_distance=math.nan, hq_pct=math.inf))
+    saved = json.loads((tmp_path / "metrics.json").read_text())  # strict JSON: no NaN tokens
+    assert saved["metrics"] == {"energy_distance": None, "hq_pct": None}
+    with pytest.raises(ValueError, match="status"):
+        write_record(tmp_path, record("crashed", []))
+
+
+def test_runs_are_read_in_numeric_order(tmp_path):
+    for num in (10, 2, 1):
+        (tmp_path / str(num)).mkdir()
+        write_record(tmp_path / str(num), record("ok", [f"seed={num}"]))
+    assert [r["run"] for r in read_records(tmp_path)] == ["1", "2", "10"]
+
+
+def test_table_shows_grid_axes_and_missing_metrics(tmp_path):
+    recs = [
+        record("ok", ["loss=wgan", "seed=0"], modes_covered=8, n_modes=8, hq_pct=20.0, energy_distance=0.01),
+        record("failed", ["loss=wgan", "seed=1"]),
+    ]
+    assert varying_overrides(recs) == ["seed=0", "seed=1"]
+    assert varying_overrides(recs[:1]) == ["loss=wgan seed=0"]
+    ok, failed = table_rows(recs)
+    assert (ok["modes_covered"], ok["hq_pct"], ok["energy_distance"]) == ("8/8", "20.0", "0.0100")
+    assert (failed["status"], failed["modes_covered"], failed["energy_distance"]) == ("failed", "-", "-")
+    for num, rec in enumerate(recs):
+        (tmp_path / str(num)).mkdir()
+        write_record(tmp_path / str(num), rec)
+    table = write_summary(tmp_path)
+    header, _, ok_line, failed_line = table.splitlines()
+    assert [c.strip() for c in failed_line.split("|")[1:4]] == ["1", "seed=1", "failed"]
+    assert [c.strip() for c in header.split("|")[1:4]] == ["run", "overrides", "status"]
+    assert (tmp_path / "summary.csv").read_text().splitlines()[0].startswith("run,overrides,status")
