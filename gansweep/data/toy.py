@@ -80,7 +80,9 @@ class ToyDataModule(pl.LightningDataModule):
 
     data_shape = (2,)
 
-    def __init__(self, name: str, n_points: Optional[int] = None, seed: int = 0, protocol: Optional[dict] = None) -> None:
+    def __init__(
+        self, name: str, n_points: Optional[int] = None, seed: int = 0, protocol: Optional[dict] = None
+    ) -> None:
         """protocol: the benchmark's own hyperparameters (e.g. gp_weight), read by other configs by interpolation."""
         super().__init__()
         self.protocol = dict(protocol or {})

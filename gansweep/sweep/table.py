@@ -17,7 +17,8 @@ COLUMNS = ("run", "overrides", "status", "g_iters", "modes_covered", "hq_pct", "
 def varying_overrides(records: Sequence[Dict[str, Any]]) -> List[str]:
     """Each run's overrides, keeping only the keys whose value differs between runs (the grid axes)."""
     parsed = [dict(o.split("=", 1) if "=" in o else (o, "") for o in rec.get("overrides") or []) for rec in records]
-    keys = [k for k in dict.fromkeys(k for p in parsed for k in p) if len(parsed) == 1 or len({p.get(k) for p in parsed}) > 1]
+    every_key = dict.fromkeys(k for p in parsed for k in p)
+    keys = [k for k in every_key if len(parsed) == 1 or len({p.get(k) for p in parsed}) > 1]
     return [" ".join(f"{k}={p[k]}" for k in keys if k in p) for p in parsed]
 
 
