@@ -6,9 +6,9 @@ from typing import Optional
 
 from torch import Tensor
 
-from gansweep.losses.base import CriticOutput, GANLoss, check_choice
+from gansweep.losses.base import CriticOutput, check_choice
 from gansweep.losses.bures_distance import FORMS, SQRTMS, bures_distance_sq
-from gansweep.losses.nsgan import nsgan_critic_loss, nsgan_generator_loss
+from gansweep.losses.nsgan import NSGANLoss, nsgan_generator_loss
 
 
 class _BuresTerm:
@@ -26,7 +26,7 @@ class _BuresTerm:
         return bures_distance_sq(fake.features, real.features.detach(), self.form, self.sqrtm, self.iters, self.eps)
 
 
-class BuresLoss(GANLoss, _BuresTerm):
+class BuresLoss(NSGANLoss, _BuresTerm):
     """Critic: NS-GAN. Generator: 0.5 * (BCE(f(x~), 1) + weight * B^2(phi_fake, phi_real))."""
 
     needs_features = True
@@ -42,15 +42,12 @@ class BuresLoss(GANLoss, _BuresTerm):
         _BuresTerm.__init__(self, form, sqrtm, newton_schulz_iters, eps)
         self.weight = weight
 
-    def critic_loss(self, real: CriticOutput, fake: CriticOutput) -> Tensor:
-        return nsgan_critic_loss(real.score, fake.score)
-
     def generator_loss(self, fake: CriticOutput, real: Optional[CriticOutput] = None) -> Tensor:
         bures = self.bures(fake, real).to(fake.score.dtype)
         return 0.5 * (nsgan_generator_loss(fake.score) + self.weight * bures)
 
 
-class AltBuresLoss(GANLoss, _BuresTerm):
+class AltBuresLoss(NSGANLoss, _BuresTerm):
     """Each iteration: a generator step on B^2 alone, then a normal NS-GAN step on a second real batch."""
 
     extra_real_batches = 1
@@ -59,12 +56,6 @@ class AltBuresLoss(GANLoss, _BuresTerm):
         self, form: str = "auto", sqrtm: str = "newton_schulz", newton_schulz_iters: int = 15, eps: float = 1e-8
     ) -> None:
         _BuresTerm.__init__(self, form, sqrtm, newton_schulz_iters, eps)
-
-    def critic_loss(self, real: CriticOutput, fake: CriticOutput) -> Tensor:
-        return nsgan_critic_loss(real.score, fake.score)
-
-    def generator_loss(self, fake: CriticOutput, real: Optional[CriticOutput] = None) -> Tensor:
-        return nsgan_generator_loss(fake.score)
 
     def alternating_generator_loss(self, fake: CriticOutput, real: CriticOutput) -> Optional[Tensor]:
         return self.bures(fake, real).to(fake.score.dtype)
