@@ -37,8 +37,8 @@ def evaluate(datamodule: Any, samples: Any, reference: Any) -> Dict[str, float]:
     return metrics
 
 
-def fit_and_evaluate(cfg: DictConfig, out_dir: Path) -> Tuple[str, int, Dict[str, float]]:
-    """Train one grid point; returns (status, generator iterations done, metrics)."""
+def fit_and_evaluate(cfg: DictConfig, out_dir: Path, title: str = "") -> Tuple[str, int, Dict[str, float]]:
+    """Train one grid point; returns (status, generator iterations done, metrics). title heads the sample plot."""
     check_train(cfg.train)  # before the heavy imports: a wrong range fails at once
     import pytorch_lightning as pl
     from hydra.utils import instantiate
@@ -80,7 +80,7 @@ def fit_and_evaluate(cfg: DictConfig, out_dir: Path) -> Tuple[str, int, Dict[str
     reference = datamodule.reference(len(samples))
     metrics = evaluate(datamodule, samples, reference)
     if samples.shape[1:] == (2,):
-        title = f"{cfg_choice('loss')} + {cfg_choice('constraint')} on {datamodule.name}, {module.g_iters} G iters"
+        title = f"{title} on {datamodule.name}, {module.g_iters} G iters"
         scatter_samples(out_dir / "samples.png", samples, datamodule.modes, reference, title)
     return status, module.g_iters, metrics
 
@@ -90,14 +90,6 @@ def _quiet_lightning() -> None:
     logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
     logging.getLogger("pytorch_lightning.trainer.connectors.checkpoint_connector").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-
-
-def cfg_choice(group: str) -> str:
-    """The option chosen for a config group in this run (e.g. loss -> 'wgan')."""
-    from hydra.core.hydra_config import HydraConfig
-
-    choice = HydraConfig.get().runtime.choices.get(group)
-    return str(choice) if choice is not None else "?"
 
 
 def train(cfg: DictConfig) -> float:
@@ -121,7 +113,9 @@ def train(cfg: DictConfig) -> float:
     failure: Exception | None = None
     try:
         (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        status, g_iters, metrics = fit_and_evaluate(cfg, out_dir)
+        choices = record["choices"]
+        title = f"{choices.get('loss', '?')} + {choices.get('constraint', '?')}"
+        status, g_iters, metrics = fit_and_evaluate(cfg, out_dir, title)
         record.update(status=status, g_iters=g_iters, metrics=metrics)
         if status == "diverged":
             record["error"] = f"non-finite loss at generator iteration {g_iters}"
