@@ -86,3 +86,18 @@ def test_bures_loss_is_half_nsgan_plus_weighted_distance(rng):
 def test_bures_needs_features():
     with pytest.raises(ValueError, match="hidden features"):
         BuresLoss().generator_loss(CriticOutput(torch.zeros(4)), CriticOutput(torch.zeros(4)))
+
+
+@pytest.mark.parametrize("form", ["feature", "kernel"])
+@pytest.mark.parametrize("sqrtm", ["eigh", "newton_schulz"])
+def test_gradient_is_finite_with_dead_units(rng, form, sqrtm):
+    """Dead ReLU units (zero feature columns) repeat eigenvalues; eigh's eigenvector gradient would be NaN."""
+    phi_f, phi_r = rng.normal(size=(8, 16)), rng.normal(size=(8, 16))
+    phi_f[:, :6] = 0.0
+    phi_r[:, 3:5] = 0.0
+    fake = torch.from_numpy(phi_f).requires_grad_(True)
+    value = bures_distance_sq(fake, torch.from_numpy(phi_r), form, sqrtm)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(fake.grad).all()
+    exact = bures_distance_sq(torch.from_numpy(phi_f), torch.from_numpy(phi_r), form, "eigh").item()
+    assert value.item() == pytest.approx(exact, rel=1e-3)

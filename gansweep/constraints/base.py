@@ -10,13 +10,22 @@ ScoreTransform = Callable[[Tensor], Tensor]
 
 
 class Constraint:
-    """A Lipschitz constraint on the critic. Override whichever hooks apply; the defaults do nothing."""
+    """A Lipschitz constraint on the critic. Override whichever hooks apply; the defaults do nothing.
+
+    Contract: real and fake are [*points, N, *data_shape], the first `batch_dims` = len(points) + 1 dims
+    indexing points and samples; a penalty reduces over N only and returns [*points], a scalar for one run.
+    """
 
     def prepare(self, critic: nn.Module) -> None:
         """Called once before training (e.g. wrap layers in spectral normalisation)."""
 
     def penalty(
-        self, critic: nn.Module, real: Tensor, fake: Tensor, transform: Optional[ScoreTransform] = None
+        self,
+        critic: nn.Module,
+        real: Tensor,
+        fake: Tensor,
+        transform: Optional[ScoreTransform] = None,
+        batch_dims: int = 1,
     ) -> Optional[Tensor]:
         """A term added to the critic loss (gradient penalties); None when the constraint adds none."""
         return None

@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor, nn
 
 from gansweep.constraints.base import Constraint, ScoreTransform
 
+Critic = Callable[[Tensor], Tensor]
 
-def interpolate(real: Tensor, fake: Tensor) -> Tensor:
-    """x^ = e x + (1 - e) x~ with one e ~ U[0, 1] per sample, broadcast over the other dims; x~ detached."""
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+
+def interpolate(real: Tensor, fake: Tensor, batch_dims: int = 1) -> Tensor:
+    """x^ = e x + (1 - e) x~ with one e ~ U[0, 1] per sample, broadcast over the data dims; x~ detached."""
+    shape = real.shape[:batch_dims] + (1,) * (real.dim() - batch_dims)
+    eps = torch.rand(shape, device=real.device, dtype=real.dtype)
     return (eps * real + (1.0 - eps) * fake.detach()).requires_grad_(True)
 
 
 def critic_grad_norm(
-    critic: nn.Module, points: Tensor, transform: Optional[ScoreTransform] = None
+    critic: Critic, points: Tensor, transform: Optional[ScoreTransform] = None, batch_dims: int = 1
 ) -> Tensor:
-    """||d f(x)/dx|| per sample (L2 over all non-batch dims), with the graph kept for the penalty's backward."""
+    """||d f(x)/dx|| per sample (L2 over the data dims), [*points, N], the graph kept for the penalty's backward."""
     points = points if points.requires_grad else points.detach().requires_grad_(True)
     score = critic(points)
     if transform is not None:
         score = transform(score)
     (grad,) = torch.autograd.grad(score.sum(), points, create_graph=True)
-    return grad.flatten(1).norm(2, dim=1)
+    return grad.flatten(batch_dims).norm(2, dim=-1)
 
 
 class _InterpolatePenalty(Constraint):
@@ -36,11 +39,18 @@ class _InterpolatePenalty(Constraint):
         self.target = float(target)
 
     def penalty(
-        self, critic: nn.Module, real: Tensor, fake: Tensor, transform: Optional[ScoreTransform] = None
+        self,
+        critic: nn.Module,
+        real: Tensor,
+        fake: Tensor,
+        transform: Optional[ScoreTransform] = None,
+        batch_dims: int = 1,
     ) -> Tensor:
-        return self.weight * self.reduce(critic_grad_norm(critic, interpolate(real, fake), transform))
+        x_hat = interpolate(real, fake, batch_dims)
+        return self.weight * self.reduce(critic_grad_norm(critic, x_hat, transform, batch_dims))
 
     def reduce(self, grad_norm: Tensor) -> Tensor:
+        """[*points, N] gradient norms -> [*points]."""
         raise NotImplementedError
 
 
@@ -48,18 +58,18 @@ class GradientPenalty(_InterpolatePenalty):
     """WGAN-GP: weight * mean((||g|| - target)^2)."""
 
     def reduce(self, grad_norm: Tensor) -> Tensor:
-        return ((grad_norm - self.target) ** 2).mean()
+        return ((grad_norm - self.target) ** 2).mean(dim=-1)
 
 
 class OneSidedGradientPenalty(_InterpolatePenalty):
     """One-sided (Lipschitz penalty): weight * mean(max(0, ||g|| - target)^2)."""
 
     def reduce(self, grad_norm: Tensor) -> Tensor:
-        return torch.relu(grad_norm - self.target).pow(2).mean()
+        return torch.relu(grad_norm - self.target).pow(2).mean(dim=-1)
 
 
 class MaxGradientPenalty(_InterpolatePenalty):
     """LGAN MaxGP: weight * (max over the batch of ||g||)^2, no target."""
 
     def reduce(self, grad_norm: Tensor) -> Tensor:
-        return grad_norm.max() ** 2
+        return grad_norm.amax(dim=-1) ** 2

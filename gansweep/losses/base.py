@@ -9,14 +9,19 @@ from torch import Tensor
 
 
 class CriticOutput(NamedTuple):
-    """The critic's raw scores f (logits, shape [N]) and, when asked for, its last hidden features."""
+    """The critic's raw scores f (logits, [*points, N]) and, when asked for, its last hidden features
+    ([*points, N, F])."""
 
     score: Tensor
     features: Optional[Tensor] = None
 
 
 class GANLoss:
-    """A GAN objective. Subclasses implement the two losses; flags tell the trainer what they need."""
+    """A GAN objective. Subclasses implement the two losses; flags tell the trainer what they need.
+
+    Contract: scores are [*points, N] (leading dims index the points of a fused group, none in an ordinary
+    run); every loss reduces over the sample dim N only and returns [*points], a scalar for one run.
+    """
 
     #: the generator loss needs the critic's hidden features (fake and real), e.g. Bures
     needs_features: bool = False
@@ -36,6 +41,11 @@ class GANLoss:
     def penalty_transform(self, score: Tensor) -> Tensor:
         """What a gradient penalty differentiates: the raw critic output f unless the loss says otherwise."""
         return score
+
+
+def sample_mean(values: Tensor) -> Tensor:
+    """The mean over the sample dim (the last one): one value per point of a fused group."""
+    return values.mean(dim=-1)
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:

@@ -7,7 +7,7 @@ from typing import Callable, Dict, Optional
 import torch
 from torch import Tensor
 
-from gansweep.losses.base import CriticOutput, GANLoss, check_choice
+from gansweep.losses.base import CriticOutput, GANLoss, check_choice, sample_mean
 
 #: Bounding functions onto [0, 1]. The paper's choice is not confirmed; sigmoid is the working default.
 BOUNDS: Dict[str, Callable[[Tensor], Tensor]] = {
@@ -29,10 +29,10 @@ class BOLTLoss(GANLoss):
         self.bound = BOUNDS[bound]
 
     def critic_loss(self, real: CriticOutput, fake: CriticOutput) -> Tensor:
-        return self.bound(fake.score).mean() - self.bound(real.score).mean()
+        return sample_mean(self.bound(fake.score)) - sample_mean(self.bound(real.score))
 
     def generator_loss(self, fake: CriticOutput, real: Optional[CriticOutput] = None) -> Tensor:
-        return -self.bound(fake.score).mean()
+        return -sample_mean(self.bound(fake.score))
 
     def penalty_transform(self, score: Tensor) -> Tensor:
         return self.bound(score) if self.penalty_on == "bounded" else score

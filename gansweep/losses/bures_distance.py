@@ -1,4 +1,7 @@
-"""Squared Bures distance between the normalised feature covariances of two batches (De Meulemeester et al. 2021)."""
+"""Squared Bures distance between the normalised feature covariances of two batches (De Meulemeester et al. 2021).
+
+Features are [*points, N, F]; every function here works on the last two dims and keeps the leading ones.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +13,22 @@ SQRTMS = ("newton_schulz", "eigh")
 
 
 def normalise_features(phi: Tensor) -> Tensor:
-    """Flatten, centre over the batch and L2-normalise each row, in float64."""
-    phi = phi.flatten(1).to(torch.float64)
-    phi = phi - phi.mean(dim=0, keepdim=True)
-    return phi / phi.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    """Centre over the batch (dim -2) and L2-normalise each row, in float64."""
+    phi = phi.to(torch.float64)
+    phi = phi - phi.mean(dim=-2, keepdim=True)
+    return phi / phi.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def trace(a: Tensor) -> Tensor:
+    """Tr of each matrix in a batch [..., n, n]."""
+    return torch.diagonal(a, dim1=-2, dim2=-1).sum(dim=-1)
 
 
 def sqrtm_newton_schulz(a: Tensor, iters: int = 15) -> Tensor:
     """Matrix square root by the coupled Newton-Schulz iteration on A/||A||_F, rescaled by sqrt(||A||_F)."""
-    norm = a.norm()
-    eye = torch.eye(a.shape[0], dtype=a.dtype, device=a.device)
-    y, z = a / norm, eye
+    norm = torch.linalg.matrix_norm(a, keepdim=True)
+    eye = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+    y, z = a / norm, eye.expand_as(a)
     for _ in range(iters):
         t = 0.5 * (3.0 * eye - z @ y)
         y, z = y @ t, t @ z
@@ -29,22 +37,26 @@ def sqrtm_newton_schulz(a: Tensor, iters: int = 15) -> Tensor:
 
 def _sqrt_psd(a: Tensor) -> Tensor:
     evals, evecs = torch.linalg.eigh(a)
-    return (evecs * evals.clamp_min(0).sqrt()) @ evecs.T
+    return (evecs * evals.clamp_min(0).sqrt().unsqueeze(-2)) @ evecs.mT
 
 
 def trace_sqrt_product(a: Tensor, b: Tensor, sqrtm: str = "newton_schulz", iters: int = 15) -> Tensor:
-    """Tr((A B)^(1/2)) for symmetric PSD A, B (eigen route: Tr((A^1/2 B A^1/2)^1/2), same spectrum)."""
+    """Tr((A B)^(1/2)) for symmetric PSD A, B (eigen route: Tr((B^1/2 A B^1/2)^1/2), same spectrum).
+
+    The eigen route roots B, the side held fixed (real features): A is then differentiated through eigenvalues
+    only, which stays finite when A has repeated eigenvalues (dead units), unlike eigh's eigenvectors.
+    """
     if sqrtm == "newton_schulz":
-        return torch.trace(sqrtm_newton_schulz(a @ b, iters))
-    root_a = _sqrt_psd(a)
-    return torch.linalg.eigvalsh(root_a @ b @ root_a).clamp_min(0).sqrt().sum()
+        return trace(sqrtm_newton_schulz(a @ b, iters))
+    root_b = _sqrt_psd(b)
+    return torch.linalg.eigvalsh(root_b @ a @ root_b).clamp_min(0).sqrt().sum(dim=-1)
 
 
 def trace_sqrt_psd(a: Tensor, sqrtm: str = "newton_schulz", iters: int = 15) -> Tensor:
     """Tr(A^(1/2)) for a symmetric PSD A."""
     if sqrtm == "newton_schulz":
-        return torch.trace(sqrtm_newton_schulz(a, iters))
-    return torch.linalg.eigvalsh(a).clamp_min(0).sqrt().sum()
+        return trace(sqrtm_newton_schulz(a, iters))
+    return torch.linalg.eigvalsh(a).clamp_min(0).sqrt().sum(dim=-1)
 
 
 def bures_distance_sq(
@@ -62,11 +74,11 @@ def bures_distance_sq(
     """
     f, r = normalise_features(phi_fake), normalise_features(phi_real)
     if form == "auto":
-        form = "kernel" if f.shape[1] > f.shape[0] else "feature"
+        form = "kernel" if f.shape[-1] > f.shape[-2] else "feature"
     if form == "kernel":
-        k_fr = f @ r.T
-        cross = trace_sqrt_psd(k_fr @ k_fr.T, sqrtm, iters)
-        return (f * f).sum() + (r * r).sum() - 2.0 * cross
-    eye = eps * torch.eye(f.shape[1], dtype=f.dtype, device=f.device)
-    c_f, c_r = f.T @ f + eye, r.T @ r + eye
-    return torch.trace(c_f) + torch.trace(c_r) - 2.0 * trace_sqrt_product(c_f, c_r, sqrtm, iters)
+        k_fr = f @ r.mT
+        cross = trace_sqrt_psd(k_fr @ k_fr.mT, sqrtm, iters)
+        return (f * f).sum(dim=(-2, -1)) + (r * r).sum(dim=(-2, -1)) - 2.0 * cross
+    eye = eps * torch.eye(f.shape[-1], dtype=f.dtype, device=f.device)
+    c_f, c_r = f.mT @ f + eye, r.mT @ r + eye
+    return trace(c_f) + trace(c_r) - 2.0 * trace_sqrt_product(c_f, c_r, sqrtm, iters)

@@ -7,12 +7,12 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from gansweep.losses.base import CriticOutput, GANLoss
+from gansweep.losses.base import CriticOutput, GANLoss, sample_mean
 
 
 class HingeLoss(GANLoss):
     def critic_loss(self, real: CriticOutput, fake: CriticOutput) -> Tensor:
-        return torch.relu(1.0 - real.score).mean() + torch.relu(1.0 + fake.score).mean()
+        return sample_mean(torch.relu(1.0 - real.score)) + sample_mean(torch.relu(1.0 + fake.score))
 
     def generator_loss(self, fake: CriticOutput, real: Optional[CriticOutput] = None) -> Tensor:
-        return -fake.score.mean()
+        return -sample_mean(fake.score)

@@ -7,7 +7,7 @@ from typing import Callable, Dict, Optional
 import torch
 from torch import Tensor
 
-from gansweep.losses.base import CriticOutput, GANLoss, check_choice, softplus
+from gansweep.losses.base import CriticOutput, GANLoss, check_choice, sample_mean, softplus
 
 #: The phi family of the paper (plus hinge and least-squares variants).
 PHI: Dict[str, Callable[[Tensor], Tensor]] = {
@@ -29,9 +29,9 @@ class LGANLoss(GANLoss):
         self.phi = PHI[phi]
 
     def critic_loss(self, real: CriticOutput, fake: CriticOutput) -> Tensor:
-        return self.phi(fake.score).mean() + self.phi(-real.score).mean()
+        return sample_mean(self.phi(fake.score)) + sample_mean(self.phi(-real.score))
 
     def generator_loss(self, fake: CriticOutput, real: Optional[CriticOutput] = None) -> Tensor:
         if self.generator == "phi":
-            return self.phi(-fake.score).mean()
-        return -fake.score.mean()
+            return sample_mean(self.phi(-fake.score))
+        return -sample_mean(fake.score)

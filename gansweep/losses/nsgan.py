@@ -6,17 +6,17 @@ from typing import Optional
 
 from torch import Tensor
 
-from gansweep.losses.base import CriticOutput, GANLoss, softplus
+from gansweep.losses.base import CriticOutput, GANLoss, sample_mean, softplus
 
 
 def nsgan_critic_loss(real_score: Tensor, fake_score: Tensor) -> Tensor:
     """BCE(f(x), 1) + BCE(f(x~), 0) with f a logit."""
-    return softplus(-real_score).mean() + softplus(fake_score).mean()
+    return sample_mean(softplus(-real_score)) + sample_mean(softplus(fake_score))
 
 
 def nsgan_generator_loss(fake_score: Tensor) -> Tensor:
     """BCE(f(G(z)), 1) = -log sigmoid(f(G(z)))."""
-    return softplus(-fake_score).mean()
+    return sample_mean(softplus(-fake_score))
 
 
 class NSGANLoss(GANLoss):

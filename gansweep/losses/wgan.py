@@ -6,14 +6,14 @@ from typing import Optional
 
 from torch import Tensor
 
-from gansweep.losses.base import CriticOutput, GANLoss
+from gansweep.losses.base import CriticOutput, GANLoss, sample_mean
 
 
 class WGANLoss(GANLoss):
     """The Wasserstein critic loss; the Lipschitz constraint (clip, gp, ...) is chosen separately."""
 
     def critic_loss(self, real: CriticOutput, fake: CriticOutput) -> Tensor:
-        return fake.score.mean() - real.score.mean()
+        return sample_mean(fake.score) - sample_mean(real.score)
 
     def generator_loss(self, fake: CriticOutput, real: Optional[CriticOutput] = None) -> Tensor:
-        return -fake.score.mean()
+        return -sample_mean(fake.score)

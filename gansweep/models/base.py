@@ -12,6 +12,8 @@ Scores = Union[Tensor, Tuple[Tensor, Tensor]]
 
 @dataclass
 class GANNetworks:
-    generator: nn.Module  # z [N, z_dim] -> x [N, *data_shape]
-    critic: nn.Module  # forward(x, return_features=False) -> f [N], or (f, last hidden features)
+    """Leading dims before N index the points of a fused group; an ordinary run has none."""
+
+    generator: nn.Module  # z [*points, N, z_dim] -> x [*points, N, *data_shape]
+    critic: nn.Module  # forward(x, return_features=False) -> f [*points, N], or (f, features [*points, N, F])
     z_dim: int

@@ -29,18 +29,19 @@ class MLPGenerator(nn.Module):
         self.out = nn.Linear(hidden, math.prod(self.data_shape))
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.out(self.body(z)).view(-1, *self.data_shape)
+        return self.out(self.body(z)).unflatten(-1, self.data_shape)
 
 
 class MLPCritic(nn.Module):
     def __init__(self, data_shape: Sequence[int], hidden: int, depth: int, activation: str) -> None:
         super().__init__()
+        self.data_dims = len(data_shape)
         self.body = _stack(math.prod(data_shape), hidden, depth, activation)
         self.out = nn.Linear(hidden, 1)
 
     def forward(self, x: Tensor, return_features: bool = False) -> Scores:
-        features = self.body(x.flatten(1))
-        score = self.out(features).squeeze(1)
+        features = self.body(x.flatten(-self.data_dims))
+        score = self.out(features).squeeze(-1)
         return (score, features) if return_features else score
 
 
