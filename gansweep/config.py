@@ -33,8 +33,7 @@ class TrainConfig:
     generator_batch_size: Optional[int] = None  # defaults to batch_size (LGAN uses 2x)
     ema: Optional[float] = None  # generator EMA decay; evaluation uses the EMA weights when set
     log_every: int = 50  # in generator iterations
-    eval_samples: int = 2500
-    checkpoint: bool = True
+    eval_samples: int = 2500  # generated samples for evaluation and plots (conf/callbacks/)
 
 
 @dataclass
@@ -56,6 +55,7 @@ class GansweepConfig:
     loss: Any = MISSING
     constraint: Any = field(default_factory=dict)  # name -> constraint node; several stack
     logger: Any = None
+    callbacks: Any = field(default_factory=dict)  # name -> Lightning callback node (conf/callbacks/)
 
 
 def register_schema() -> None:

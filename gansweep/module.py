@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -12,31 +12,35 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from gansweep.constraints.base import Constraint
 from gansweep.losses.base import CriticOutput, GANLoss
 from gansweep.models.base import GANNetworks
-from gansweep.optim import build_optimizers, linear_decay
+from gansweep.optim import OptimizerFactory, SchedulerFactory
 
 
 class GANModule(pl.LightningModule):
     """One training_step is one GENERATOR iteration: n_critic critic steps, each on its own real batch and
-    fresh z, then one generator step. The batch holds those real batches stacked on dim 0."""
+    fresh z, then one generator step. The batch holds those real batches stacked on dim 0.
+
+    Losses and penalties return one value per point ([*points], see GANLoss); their sum is backpropagated.
+    """
 
     def __init__(
         self,
         networks: GANNetworks,
         loss: GANLoss,
         constraints: Sequence[Constraint],
-        optim: Any,
-        iters: int,
+        optimizers: Tuple[OptimizerFactory, OptimizerFactory],
+        scheduler: Optional[SchedulerFactory] = None,
         generator_batch_size: Optional[int] = None,
         ema: Optional[float] = None,
         log_every: int = 50,
     ) -> None:
+        """optimizers: (generator, critic) factories taking parameters; scheduler: one per optimizer, or None."""
         super().__init__()
         self.automatic_optimization = False
         self.generator, self.critic, self.z_dim = networks.generator, networks.critic, networks.z_dim
         self.loss, self.constraints = loss, list(constraints)
         for constraint in self.constraints:
             constraint.prepare(self.critic)
-        self.optim_cfg, self.iters = optim, iters
+        self.optimizer_factories, self.scheduler_factory = optimizers, scheduler
         self.generator_batch_size, self.log_every = generator_batch_size, log_every
         self.ema_generator = (
             AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True) if ema else None
@@ -46,60 +50,67 @@ class GANModule(pl.LightningModule):
 
     # -- optimizers ---------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        opt_g, opt_d = build_optimizers(self.optim_cfg, self.generator, self.critic)
-        if self.optim_cfg.decay == "linear":
-            return [opt_g, opt_d], [linear_decay(opt_g, self.iters), linear_decay(opt_d, self.iters)]
+        make_g, make_d = self.optimizer_factories
+        opt_g, opt_d = make_g(self.generator.parameters()), make_d(self.critic.parameters())
+        if self.scheduler_factory is not None:
+            return [opt_g, opt_d], [self.scheduler_factory(opt_g), self.scheduler_factory(opt_d)]
         return [opt_g, opt_d]
 
     # -- training -----------------------------------------------------------------------------------
     def _z(self, n: int) -> Tensor:
+        """Noise [n, z_dim]: an ordinary run has no leading point dims."""
         return torch.randn(n, self.z_dim, device=self.device)
 
     def _critic_step(self, opt_d: Any, real: Tensor) -> Dict[str, Tensor]:
+        z = self._z(real.shape[0])
+        batch_dims = z.dim() - 1  # [*points, N]
+        n = real.shape[batch_dims - 1]
         with torch.no_grad():
-            fake = self.generator(self._z(real.shape[0]))
-        scores = self.critic(torch.cat([real, fake]))  # one pass; the critics here have no batch norm
-        d_loss = self.loss.critic_loss(CriticOutput(scores[: len(real)]), CriticOutput(scores[len(real) :]))
-        penalty = torch.zeros((), device=self.device)
+            fake = self.generator(z)
+        scores = self.critic(torch.cat([real, fake], dim=batch_dims - 1))  # one pass; no batch norm in critics
+        d_loss = self.loss.critic_loss(CriticOutput(scores[..., :n]), CriticOutput(scores[..., n:]))
+        penalty = torch.zeros_like(d_loss)
         for constraint in self.constraints:
-            term = constraint.penalty(self.critic, real, fake, self.loss.penalty_transform)
+            term = constraint.penalty(self.critic, real, fake, self.loss.penalty_transform, batch_dims)
             if term is not None:
                 penalty = penalty + term
         opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss + penalty)
+        self.manual_backward((d_loss + penalty).sum())
         opt_d.step()
         for constraint in self.constraints:
             constraint.after_critic_step(self.critic)
         return {"critic": d_loss.detach(), "penalty": penalty.detach()}
 
-    def _generator_step(self, opt_g: Any, real: Tensor, objective: str = "gan") -> Tensor:
+    def _generator_step(self, opt_g: Any, real: Tensor, alternating: bool = False) -> Tensor:
+        """One step on the GAN generator loss, or (alternating) on the loss's extra objective (Alt-Bures)."""
         fake = self.generator(self._z(self.generator_batch_size or real.shape[0]))
-        wants_features = objective == "alternating" or self.loss.needs_features
-        real_out = None
-        if wants_features:
+        if alternating or self.loss.needs_features:
             fake_out = CriticOutput(*self.critic(fake, return_features=True))
             with torch.no_grad():
-                real_out = CriticOutput(*self.critic(real, return_features=True))
+                real_out: Optional[CriticOutput] = CriticOutput(*self.critic(real, return_features=True))
         else:
-            fake_out = CriticOutput(self.critic(fake))
-        if objective == "alternating":
+            fake_out, real_out = CriticOutput(self.critic(fake)), None
+        if alternating:
+            assert real_out is not None
             g_loss = self.loss.alternating_generator_loss(fake_out, real_out)
+            if g_loss is None:
+                raise TypeError(f"{type(self.loss).__name__} draws an extra real batch but has no alternating loss")
         else:
             g_loss = self.loss.generator_loss(fake_out, real_out)
         opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(g_loss)
+        self.manual_backward(g_loss.sum())
         opt_g.step()
         if self.ema_generator is not None:
             self.ema_generator.update_parameters(self.generator)
         return g_loss.detach()
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
-        opt_g, opt_d = self.optimizers()
+        opt_g, opt_d = self._optimizers()
         reals = list(batch.unbind(0))
         logs: Dict[str, Tensor] = {}
         if self.loss.extra_real_batches:
             self.critic.requires_grad_(False)
-            logs["alternating"] = self._generator_step(opt_g, reals.pop(0), "alternating")
+            logs["alternating"] = self._generator_step(opt_g, reals.pop(0), alternating=True)
             self.critic.requires_grad_(True)
         for real in reals:
             logs.update(self._critic_step(opt_d, real))
@@ -123,6 +134,10 @@ class GANModule(pl.LightningModule):
         if grads:  # still the last critic step's gradients: the generator step does not touch them
             logs["critic_grad_norm"] = torch.linalg.vector_norm(torch.stack(grads))
         self.logger.log_metrics({f"train/{k}": v.item() for k, v in logs.items()}, step=self.g_iters)
+
+    def _optimizers(self) -> List[Any]:
+        optimizers = self.optimizers()
+        return optimizers if isinstance(optimizers, list) else [optimizers]
 
     def _schedulers(self) -> List[Any]:
         schedulers = self.lr_schedulers()

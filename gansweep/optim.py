@@ -1,31 +1,38 @@
-"""Optimizers for the two networks from `optim.*`, with optional linear decay in generator iterations."""
+"""Optimizers for the two networks from `optim.*`, handed to the module as factories, and linear decay."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Tuple
+from functools import partial
+from typing import Any, Callable, Iterable, Optional, Tuple
 
 import torch
 from hydra.utils import get_class
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
+
+OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], Optimizer]
+SchedulerFactory = Callable[[Optimizer], LRScheduler]
 
 
-def build_optimizer(cfg: Any, params: Iterable[torch.nn.Parameter], lr: Optional[float]) -> Optimizer:
-    """cfg._target_ is an optimizer class; betas are passed only to optimizers that take them."""
+def optimizer_factory(cfg: Any, lr: Optional[float] = None) -> OptimizerFactory:
+    """cfg._target_ is an optimizer class; betas are passed only to optimizers that take them; lr defaults to cfg.lr."""
     kwargs = dict(cfg.extra or {})
     if cfg.betas is not None:
         kwargs["betas"] = tuple(float(b) for b in cfg.betas)
     lr = cfg.lr if lr is None else lr
     if lr <= 0:
         raise ValueError(f"learning rates must be > 0, got {lr} (optim.lr / optim.lr_generator / optim.lr_critic)")
-    return get_class(cfg._target_)(params, lr=lr, **kwargs)
+    return partial(get_class(cfg._target_), lr=lr, **kwargs)
 
 
-def build_optimizers(cfg: Any, generator: torch.nn.Module, critic: torch.nn.Module) -> Tuple[Optimizer, Optimizer]:
-    return (
-        build_optimizer(cfg, generator.parameters(), cfg.lr_generator),
-        build_optimizer(cfg, critic.parameters(), cfg.lr_critic),
-    )
+def optimizer_factories(cfg: Any) -> Tuple[OptimizerFactory, OptimizerFactory]:
+    """(generator, critic) factories; optim.lr_generator / optim.lr_critic override optim.lr."""
+    return optimizer_factory(cfg, cfg.lr_generator), optimizer_factory(cfg, cfg.lr_critic)
+
+
+def scheduler_factory(decay: str, iters: int) -> Optional[SchedulerFactory]:
+    """optim.decay: none, or linear to 0 over `iters` generator iterations."""
+    return partial(linear_decay, iters=iters) if decay == "linear" else None
 
 
 def linear_decay(optimizer: Optimizer, iters: int) -> LambdaLR:

@@ -1,4 +1,8 @@
-"""The Hydra task: config -> objects -> fit -> evaluate -> metrics.json. Heavy imports happen in here."""
+"""The Hydra task: config -> objects -> fit -> metrics.json. Heavy imports happen in here.
+
+Evaluation, sample plots and checkpoints are Lightning callbacks (conf/callbacks/); this file only builds,
+fits and records.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,12 @@ import time
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
 from omegaconf import DictConfig, OmegaConf
 
 from gansweep.config import check_train
+from gansweep.instantiate import instantiate_entries
 from gansweep.sweep.records import write_record
 
 log = logging.getLogger("gansweep")
@@ -20,69 +25,51 @@ log = logging.getLogger("gansweep")
 
 def build_constraints(cfg: DictConfig) -> List[Any]:
     """One plug-in per entry under `constraint` (the `none` option contributes nothing)."""
-    from hydra.utils import instantiate
-
-    return [instantiate(node) for node in (cfg.constraint or {}).values() if node and "_target_" in node]
+    return instantiate_entries(cfg.constraint)
 
 
-def evaluate(datamodule: Any, samples: Any, reference: Any) -> Dict[str, float]:
-    """Toy metrics: mode coverage (where the data has modes) and the energy distance to a fresh data sample."""
-    from gansweep.metrics.energy import energy_distance
-    from gansweep.metrics.modes import mode_metrics
-
-    metrics: Dict[str, float] = {}
-    if getattr(datamodule, "modes", None) is not None:
-        metrics.update(mode_metrics(samples, datamodule.modes, datamodule.mode_std))
-    metrics["energy_distance"] = energy_distance(samples, reference)
-    return metrics
-
-
-def fit_and_evaluate(cfg: DictConfig, out_dir: Path, title: str = "") -> Tuple[str, int, Dict[str, float]]:
-    """Train one grid point; returns (status, generator iterations done, metrics). title heads the sample plot."""
+def fit(cfg: DictConfig, out_dir: Path, record: Dict[str, Any]) -> None:
+    """Train one grid point; `record` receives g_iters and metrics even when fitting fails, then the status."""
     check_train(cfg.train)  # before the heavy imports: a wrong range fails at once
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
+    from gansweep.callbacks.evaluation import collect_metrics
     from gansweep.module import GANModule
-    from gansweep.plots import scatter_samples
+    from gansweep.optim import optimizer_factories, scheduler_factory
 
     _quiet_lightning()
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule = instantiate(cfg.dataset, seed=cfg.seed)
-    networks = instantiate(cfg.arch, data_shape=datamodule.data_shape)
     loss = instantiate(cfg.loss)
     module = GANModule(
-        networks,
+        instantiate(cfg.arch, data_shape=datamodule.data_shape),
         loss,
         build_constraints(cfg),
-        optim=cfg.optim,
-        iters=cfg.train.iters,
+        optimizers=optimizer_factories(cfg.optim),
+        scheduler=scheduler_factory(cfg.optim.decay, cfg.train.iters),
         generator_batch_size=cfg.train.generator_batch_size,
         ema=cfg.train.ema,
         log_every=cfg.train.log_every,
     )
     datamodule.configure_batches(cfg.train.batch_size, cfg.train.n_critic + loss.extra_real_batches, cfg.train.iters)
+    callbacks = instantiate_entries(cfg.callbacks)
     trainer = pl.Trainer(
         max_epochs=1,
         logger=instantiate(cfg.logger) if cfg.logger else False,
-        enable_checkpointing=False,
+        callbacks=callbacks,
+        enable_checkpointing=False,  # checkpoints are gansweep's callback, counted in generator iterations
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=1,  # the module logs only every train.log_every generator iterations
         default_root_dir=str(out_dir),
-        **OmegaConf.to_container(cfg.trainer),
+        **OmegaConf.to_container(cfg.trainer),  # type: ignore[arg-type]
     )
-    trainer.fit(module, datamodule=datamodule)
-    status = "diverged" if module.diverged_at is not None else "ok"
-    if status == "ok" and cfg.train.checkpoint:
-        trainer.save_checkpoint(out_dir / "checkpoints" / "last.ckpt")
-    samples = module.sample(cfg.train.eval_samples).cpu()
-    reference = datamodule.reference(len(samples))
-    metrics = evaluate(datamodule, samples, reference)
-    if samples.shape[1:] == (2,):
-        title = f"{title} on {datamodule.name}, {module.g_iters} G iters"
-        scatter_samples(out_dir / "samples.png", samples, datamodule.modes, reference, title)
-    return status, module.g_iters, metrics
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    finally:  # what an evaluation computed before a failure is kept
+        record.update(g_iters=module.g_iters, metrics=collect_metrics(callbacks))
+    record["status"] = "diverged" if module.diverged_at is not None else "ok"
 
 
 def _quiet_lightning() -> None:
@@ -113,17 +100,13 @@ def train(cfg: DictConfig) -> float:
     failure: Exception | None = None
     try:
         (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        choices = record["choices"]
-        title = f"{choices.get('loss', '?')} + {choices.get('constraint', '?')}"
-        status, g_iters, metrics = fit_and_evaluate(cfg, out_dir, title)
-        record.update(status=status, g_iters=g_iters, metrics=metrics)
-        if status == "diverged":
-            record["error"] = f"non-finite loss at generator iteration {g_iters}"
+        fit(cfg, out_dir, record)
+        if record["status"] == "diverged":
+            record["error"] = f"non-finite loss at generator iteration {record['g_iters']}"
             log.warning("run diverged: %s", record["error"])
     except Exception as err:  # recorded, then re-raised only outside a multirun
         failure = err
-        record["error"] = f"{type(err).__name__}: {err}"
-        record["traceback"] = traceback.format_exc()
+        record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
     record["wall_time_s"] = round(time.perf_counter() - start, 3)
     write_record(out_dir, record)
     if failure is not None:

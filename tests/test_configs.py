@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from gansweep.constraints.base import Constraint
 from gansweep.losses.base import GANLoss
 from gansweep.models.base import GANNetworks
-from gansweep.optim import build_optimizers
+from gansweep.optim import optimizer_factories
 from gansweep.paths import conf_dir, templates_dir
 from gansweep.train import build_constraints
 from tests.conftest import compose_config
@@ -23,7 +23,7 @@ def options(group: str):
 
 
 def test_every_group_has_options():
-    for group in ("dataset", "arch", "loss", "constraint", "optim", "logger", "experiment"):
+    for group in ("dataset", "arch", "loss", "constraint", "optim", "logger", "callbacks", "experiment"):
         assert options(group), group
 
 
@@ -71,7 +71,8 @@ def test_arch_options(name):
 def test_optim_options(name):
     cfg = compose_config([f"optim={name}", "optim.lr_critic=3e-4"])
     g, d = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
-    opt_g, opt_d = build_optimizers(cfg.optim, g, d)
+    make_g, make_d = optimizer_factories(cfg.optim)
+    opt_g, opt_d = make_g(g.parameters()), make_d(d.parameters())
     assert opt_g.param_groups[0]["lr"] == cfg.optim.lr and opt_d.param_groups[0]["lr"] == 3e-4
 
 
