@@ -22,8 +22,15 @@ from gansweep.models.mlp import build_mlp
 from gansweep.module import GANModule
 
 OPTIM = OmegaConf.create(
-    {"_target_": "torch.optim.Adam", "lr": 1e-4, "betas": [0.0, 0.9], "lr_generator": None, "lr_critic": None,
-     "decay": "none", "extra": {}}
+    {
+        "_target_": "torch.optim.Adam",
+        "lr": 1e-4,
+        "betas": [0.0, 0.9],
+        "lr_generator": None,
+        "lr_critic": None,
+        "decay": "none",
+        "extra": {},
+    }
 )
 
 
@@ -66,8 +73,13 @@ def gansweep_loop(iters: int, hidden: int, batch: int, n_critic: int, device: st
     dm = ToyDataModule("ring8")
     dm.configure_batches(batch, n_critic, iters)
     trainer = pl.Trainer(
-        max_epochs=1, logger=False, enable_checkpointing=False, enable_model_summary=False,
-        enable_progress_bar=False, accelerator=device, devices=1,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=False,
+        accelerator=device,
+        devices=1,
     )
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm)

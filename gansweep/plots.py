@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 from torch import Tensor
 
@@ -16,12 +16,16 @@ def scatter_samples(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def xy(points: Tensor) -> Tuple[Any, Any]:
+        array = points.detach().cpu().numpy()
+        return array[:, 0], array[:, 1]
+
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     if reference is not None:
-        ax.scatter(*reference[:, :2].T.cpu().numpy(), s=2, c="tab:orange", alpha=0.3, label="data")
-    ax.scatter(*samples[:, :2].T.cpu().numpy(), s=2, c="tab:blue", alpha=0.5, label="generated")
+        ax.scatter(*xy(reference), s=2, c="tab:orange", alpha=0.3, label="data")
+    ax.scatter(*xy(samples), s=2, c="tab:blue", alpha=0.5, label="generated")
     if modes is not None:
-        ax.scatter(*modes.T.cpu().numpy(), s=60, marker="x", c="tab:red", label="true modes")
+        ax.scatter(*xy(modes), s=60, marker="x", c="tab:red", label="true modes")
     frame = modes if reference is None else reference
     if frame is not None:  # keep the data in view even when a diverged generator throws samples far away
         lo, hi = frame.min(dim=0).values, frame.max(dim=0).values

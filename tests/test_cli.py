@@ -2,9 +2,10 @@
 and an installed wheel used outside the checkout."""
 
 import json
+import shutil
 import subprocess
 import sys
-from pathlib import Path
+import zipfile
 
 from tests.conftest import REPO, cli_env, run_cli
 
@@ -46,30 +47,61 @@ def test_quickstart_template_runs_every_objective(tmp_path):
 
 
 def test_installed_wheel_works_outside_the_checkout(tmp_path):
+    # built from a clean copy: setuptools would otherwise reuse a stale build/ of the checkout
+    source = tmp_path / "source"
+    junk = (".git", ".venv", "build", "*.egg-info", "outputs", "multirun", "*_cache", "__pycache__")
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*junk))
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = tmp_path.glob("gansweep-*.whl")
+    packaged = set(zipfile.ZipFile(wheel).namelist())
+    for init in (REPO / "gansweep").rglob("__init__.py"):  # a new subpackage missing from pyproject's list
+        assert init.relative_to(REPO).as_posix() in packaged, init
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)], check=True
+    )
     env = dict(cli_env(), PYTHONPATH=str(site))
     where = subprocess.run(
         [sys.executable, "-c", "import gansweep.paths as p; print(p.conf_dir()); print(p.templates_dir())"],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert where.stdout.split() == [str(site / "gansweep" / "_conf"), str(site / "gansweep" / "_templates")]
     out = tmp_path / "run"
     proc = subprocess.run(
         [sys.executable, "-m", "gansweep", "loss=bolt", "constraint=[sn,gp]", *TINY, f"hydra.run.dir={out}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((out / "metrics.json").read_text())["status"] == "ok"
     listing = subprocess.run(
         [sys.executable, "-m", "gansweep", "--cfg", "hydra", "+sweep=quickstart"],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert "wgan_gp,bolt,lgan,bures,nsgan" in listing.stdout, listing.stderr[-2000:]
 

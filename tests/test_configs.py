@@ -108,12 +108,14 @@ def test_command_line_beats_experiment():
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in templates_dir().glob("*.yaml")))
 def test_sweep_templates_compose(name):
-    cfg = compose_config([f"+sweep={name}"])
+    compose_config([f"+sweep={name}"])
     assert HydraConfig.get().sweeper.params, f"multirun_templates/{name}.yaml sets no grid"
 
 
 def test_issue_examples_compose():
-    cfg = compose_config(["loss=bolt", "constraint=gp", "dataset=grid25", "optim.lr=2e-4", "train.iters=3000", "seed=3"])
+    cfg = compose_config(
+        ["loss=bolt", "constraint=gp", "dataset=grid25", "optim.lr=2e-4", "train.iters=3000", "seed=3"]
+    )
     assert (cfg.optim.lr, cfg.train.iters, cfg.seed, cfg.dataset.name) == (2e-4, 3000, 3, "grid25")
     cfg = compose_config(["loss=lgan", "loss.phi=exp", "constraint=maxgp"])
     assert instantiate(cfg.loss).phi_name == "exp"
@@ -133,7 +135,6 @@ def test_typos_fail_at_composition(override, message):
     with pytest.raises(ConfigCompositionException) as err:
         compose_config([override])
     assert message in f"{err.value} {err.value.__cause__}"
-
 
 
 def test_resolved_config_round_trips():

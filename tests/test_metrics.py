@@ -35,7 +35,11 @@ def test_three_sigma_rule_and_non_finite_samples():
     std = RING.std
     at_mode = RING.modes[0]
     samples = torch.stack(
-        [at_mode + torch.tensor([2.9 * std, 0.0]), at_mode + torch.tensor([3.1 * std, 0.0]), torch.full((2,), float("nan"))]
+        [
+            at_mode + torch.tensor([2.9 * std, 0.0]),
+            at_mode + torch.tensor([3.1 * std, 0.0]),
+            torch.full((2,), float("nan")),
+        ]
     )
     m = mode_metrics(samples, RING.modes, std)
     assert m["modes_covered"] == 1

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from gansweep.train import train
 from tests.conftest import compose_config
 
@@ -41,7 +42,7 @@ def test_stacked_constraints_linear_decay_and_ema(tmp_path, fast):
     header = curves[0].split(",")
     for key in ("train/critic", "train/penalty", "train/generator", "train/critic_grad_norm"):
         assert key in header
-    rows = [dict(zip(header, row.split(","))) for row in curves[1:] if row]
+    rows = [dict(zip(header, row.split(","), strict=True)) for row in curves[1:] if row]
     train_steps = [int(r["step"]) for r in rows if r["train/critic"]]
     assert train_steps == [5, 10, 15, 20]  # logging interval and x-axis counted in generator iterations
     eval_steps = [int(r["step"]) for r in rows if r["eval/energy_distance"]]

@@ -38,6 +38,11 @@ class Evaluation(pl.Callback):
             trainer.logger.log_metrics({f"eval/{k}": float(v) for k, v in metrics.items()}, step=module.g_iters)
 
 
+def datamodule_of(trainer: pl.Trainer) -> Any:
+    """The fitted LightningDataModule (Lightning attaches it to the trainer at fit time, untyped)."""
+    return trainer.datamodule  # type: ignore[attr-defined]
+
+
 def collect_metrics(callbacks: Iterable[Any]) -> Dict[str, float]:
     """The final metrics of every evaluation callback, for metrics.json."""
     metrics: Dict[str, float] = {}

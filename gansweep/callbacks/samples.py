@@ -7,6 +7,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from gansweep.callbacks.evaluation import datamodule_of
 from gansweep.plots import scatter_samples
 
 
@@ -18,13 +19,15 @@ class ToyScatter(pl.Callback):
         self.num_samples = num_samples
 
     def on_fit_start(self, trainer: pl.Trainer, module: Any) -> None:
-        shape = tuple(trainer.datamodule.data_shape)
+        shape = tuple(datamodule_of(trainer).data_shape)
         if shape != (2,):  # before training, so that no work is lost to a wrong choice
-            raise ValueError(f"callbacks.samples (ToyScatter) plots 2-D points, but the data is {shape}: remove it "
-                             "with ~callbacks.samples or choose a sample callback for this data")
+            raise ValueError(
+                f"callbacks.samples (ToyScatter) plots 2-D points, but the data is {shape}: remove it "
+                "with ~callbacks.samples or choose a sample callback for this data"
+            )
 
     def on_train_end(self, trainer: pl.Trainer, module: Any) -> None:
-        data = trainer.datamodule
+        data = datamodule_of(trainer)
         samples = module.sample(self.num_samples).cpu()
         constraints = " + ".join(type(c).__name__ for c in module.constraints) or "no constraint"
         title = f"{type(module.loss).__name__} + {constraints} on {data.name}, {module.g_iters} G iters"

@@ -6,7 +6,7 @@ from typing import Any, Dict
 
 import pytorch_lightning as pl
 
-from gansweep.callbacks.evaluation import Evaluation
+from gansweep.callbacks.evaluation import Evaluation, datamodule_of
 from gansweep.metrics.energy import energy_distance
 from gansweep.metrics.modes import mode_metrics
 
@@ -15,7 +15,7 @@ class ToyEvaluation(Evaluation):
     """Mode metrics where the data has modes (not the swiss roll); energy distance to a fresh data sample."""
 
     def compute(self, trainer: pl.Trainer, module: Any) -> Dict[str, float]:
-        data = trainer.datamodule
+        data = datamodule_of(trainer)
         samples = module.sample(self.num_samples).cpu()
         metrics: Dict[str, float] = {}
         if getattr(data, "modes", None) is not None:

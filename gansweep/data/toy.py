@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Iterator, Optional, Tuple
+from typing import Callable, Dict, Iterator, Optional, Protocol, Tuple
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
+
+
+class Distribution(Protocol):
+    """A 2-D toy distribution: its modes and per-axis std (None without discrete modes), and a sampler."""
+
+    @property
+    def modes(self) -> Optional[Tensor]: ...
+
+    @property
+    def std(self) -> Optional[float]: ...
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor: ...
 
 
 class GaussianMixture:
@@ -44,7 +56,7 @@ def _grid(coords: Tuple[float, ...]) -> Tensor:
 
 
 _S = 1.0 / math.sqrt(2.0)
-TOYS: Dict[str, Callable[[], object]] = {
+TOYS: Dict[str, Callable[[], Distribution]] = {
     # WGAN-GP gan_toy.py: centres 2*(+-1,0), 2*(0,+-1), 2*(+-1/sqrt2,+-1/sqrt2), std 0.02, / 1.414
     "ring8": lambda: GaussianMixture(
         2.0 * torch.tensor([(1, 0), (-1, 0), (0, 1), (0, -1), (_S, _S), (_S, -_S), (-_S, _S), (-_S, -_S)]),

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Dict, Sequence
 
 from torch import Tensor, nn
 
 from gansweep.models.base import GANNetworks, Scores
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "leaky_relu": lambda: nn.LeakyReLU(0.2)}
+ACTIVATIONS: Dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+}
 
 
 def _stack(in_dim: int, hidden: int, depth: int, activation: str) -> nn.Sequential:

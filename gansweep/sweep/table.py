@@ -25,7 +25,7 @@ def varying_overrides(records: Sequence[Dict[str, Any]]) -> List[str]:
 def table_rows(records: Sequence[Dict[str, Any]]) -> List[Dict[str, str]]:
     """One row per run; metrics a run did not produce (failed runs, no modes) show as '-'."""
     rows = []
-    for rec, overrides in zip(records, varying_overrides(records)):
+    for rec, overrides in zip(records, varying_overrides(records), strict=True):
         metrics = rec.get("metrics") or {}
         modes = metrics.get("modes_covered")
         row = {
