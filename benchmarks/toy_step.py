@@ -10,10 +10,10 @@ import argparse
 import logging
 import time
 import warnings
+from functools import partial
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import OmegaConf
 
 from gansweep.constraints.gradient_penalty import GradientPenalty
 from gansweep.data.toy import ToyDataModule
@@ -21,17 +21,7 @@ from gansweep.losses.wgan import WGANLoss
 from gansweep.models.mlp import build_mlp
 from gansweep.module import GANModule
 
-OPTIM = OmegaConf.create(
-    {
-        "_target_": "torch.optim.Adam",
-        "lr": 1e-4,
-        "betas": [0.0, 0.9],
-        "lr_generator": None,
-        "lr_critic": None,
-        "decay": "none",
-        "extra": {},
-    }
-)
+ADAM = partial(torch.optim.Adam, lr=1e-4, betas=(0.0, 0.9))  # WGAN-GP defaults, as in plain_loop
 
 
 def plain_loop(iters: int, hidden: int, batch: int, n_critic: int, device: str) -> float:
@@ -69,7 +59,7 @@ def plain_loop(iters: int, hidden: int, batch: int, n_critic: int, device: str) 
 
 def gansweep_loop(iters: int, hidden: int, batch: int, n_critic: int, device: str) -> float:
     torch.manual_seed(0)
-    module = GANModule(build_mlp((2,), hidden=hidden), WGANLoss(), [GradientPenalty(0.1)], OPTIM, iters)
+    module = GANModule(build_mlp((2,), hidden=hidden), WGANLoss(), [GradientPenalty(0.1)], (ADAM, ADAM))
     dm = ToyDataModule("ring8")
     dm.configure_batches(batch, n_critic, iters)
     trainer = pl.Trainer(
