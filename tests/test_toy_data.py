@@ -66,3 +66,12 @@ def test_batches_per_generator_iteration_and_fixed_training_set():
 def test_unknown_toy_says_what_exists():
     with pytest.raises(ValueError, match="ring8"):
         ToyDataModule("moons")
+
+
+def test_reference_sample_is_drawn_once_and_is_not_the_training_set():
+    dm = ToyDataModule("bures_ring", n_points=100, seed=1)
+    dm.setup()
+    first = dm.reference(50)
+    assert dm.reference(50) is first  # shared by evaluations and the plot
+    assert torch.equal(ToyDataModule("bures_ring", n_points=100, seed=1).reference(50), first)  # seeded
+    assert not {tuple(p) for p in first.tolist()} & {tuple(p) for p in dm._points.tolist()}

@@ -106,6 +106,7 @@ class ToyDataModule(pl.LightningDataModule):
         self.mode_std: Optional[float] = self.distribution.std
         self.batch_size, self.per_step, self.steps = 256, 1, 1
         self._points: Optional[Tensor] = None
+        self._reference: Optional[Tensor] = None
 
     def configure_batches(self, batch_size: int, per_step: int, steps: int) -> None:
         """How the trainer consumes data: `per_step` real batches per generator iteration, `steps` iterations."""
@@ -125,5 +126,8 @@ class ToyDataModule(pl.LightningDataModule):
         return RealBatches(draw, self.batch_size, self.per_step, self.steps)
 
     def reference(self, n: int) -> Tensor:
-        """A fresh sample of the true distribution, for sample-based distances at evaluation."""
-        return self.distribution.sample(n, torch.Generator().manual_seed(self.seed + 2))
+        """A fresh sample of the true distribution (seeded, not the training set), for sample-based distances;
+        drawn once and shared by every evaluation and plot of the run."""
+        if self._reference is None or len(self._reference) != n:
+            self._reference = self.distribution.sample(n, torch.Generator().manual_seed(self.seed + 2))
+        return self._reference
