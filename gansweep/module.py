@@ -136,14 +136,10 @@ class GANModule(pl.LightningModule):
         self.logger.log_metrics({f"train/{k}": v.item() for k, v in logs.items()}, step=self.g_iters)
 
     def _optimizers(self) -> List[Any]:
-        optimizers = self.optimizers()
-        return optimizers if isinstance(optimizers, list) else [optimizers]
+        return _as_list(self.optimizers())
 
     def _schedulers(self) -> List[Any]:
-        schedulers = self.lr_schedulers()
-        if schedulers is None:
-            return []
-        return schedulers if isinstance(schedulers, list) else [schedulers]
+        return _as_list(self.lr_schedulers())
 
     # -- sampling -----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -155,3 +151,10 @@ class GANModule(pl.LightningModule):
         out = torch.cat([generator(self._z(min(batch_size, n - i))) for i in range(0, n, batch_size)])
         generator.train(was_training)
         return out
+
+
+def _as_list(value: Any) -> List[Any]:
+    """Lightning returns one optimizer/scheduler bare, several as a list, none as None."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
