@@ -57,4 +57,4 @@ def run_cli(args: List[str], cwd: Path, timeout: int = 600, env: dict | None = N
 @pytest.fixture
 def fast() -> List[str]:
     """Overrides that keep a training run to a second or two on CPU."""
-    return ["arch.hidden=32", "train.iters=20", "train.batch_size=64", "train.eval_samples=500", "logger=none"]
+    return ["arch.hidden=32", "train.iters=20", "train.batch_size=64", "metrics.num_samples=500", "logger=none"]

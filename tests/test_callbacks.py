@@ -1,12 +1,10 @@
 """The callbacks group: evaluation intervals, turning callbacks off, checkpoints, and the record kept whole."""
 
 import json
-from types import SimpleNamespace
 
 import pytest
 import pytorch_lightning as pl
 
-from gansweep.callbacks.samples import ToyScatter
 from gansweep.train import train
 from tests.conftest import compose_config
 
@@ -23,7 +21,7 @@ def csv_rows(path):
 
 
 def test_evaluation_every_n_generator_iterations_and_at_the_end(tmp_path, fast):
-    record = run([*fast, "logger=csv", "callbacks.evaluate.every=6"], tmp_path)
+    record = run([*fast, "logger=csv", "metrics.every=6"], tmp_path)
     assert record["status"] == "ok"
     rows = csv_rows(tmp_path / "logs" / "metrics.csv")
     assert [int(r["step"]) for r in rows if r["eval/energy_distance"]] == [6, 12, 18, 20]
@@ -32,8 +30,8 @@ def test_evaluation_every_n_generator_iterations_and_at_the_end(tmp_path, fast):
     assert int(float(final["eval/modes_covered"])) == record["metrics"]["modes_covered"]
 
 
-def test_no_callbacks_trains_and_records_without_metrics(tmp_path, fast):
-    record = run([*fast, "callbacks=none"], tmp_path)
+def test_no_callbacks_and_no_metrics_trains_and_records(tmp_path, fast):
+    record = run([*fast, "callbacks=none", "metrics=none"], tmp_path)
     assert record["status"] == "ok" and record["g_iters"] == 20 and record["metrics"] == {}
     assert not (tmp_path / "samples.png").exists() and not (tmp_path / "checkpoints").exists()
 
@@ -64,12 +62,6 @@ def test_metrics_computed_before_a_failure_are_kept(tmp_path, fast):
     assert record["g_iters"] == 20 and "energy_distance" in record["metrics"]
 
 
-def test_the_scatter_plot_refuses_image_data_before_training():
-    trainer = SimpleNamespace(datamodule=SimpleNamespace(data_shape=(3, 32, 32)))
-    with pytest.raises(ValueError, match="~callbacks.samples"):
-        ToyScatter(dirpath=".").on_fit_start(trainer, None)
-
-
 def test_evaluation_settings_are_checked(tmp_path, fast):
     with pytest.raises(Exception, match="every"):
-        train(compose_config([*fast, "callbacks.evaluate.every=0"], out_dir=tmp_path))
+        train(compose_config([*fast, "metrics.every=0"], out_dir=tmp_path))

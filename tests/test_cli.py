@@ -9,7 +9,7 @@ import zipfile
 
 from tests.conftest import REPO, cli_env, run_cli
 
-TINY = ["arch.hidden=16", "train.iters=10", "train.batch_size=32", "train.eval_samples=200", "logger=none"]
+TINY = ["arch.hidden=16", "train.iters=10", "train.batch_size=32", "metrics.num_samples=200", "logger=none"]
 
 
 def test_single_run_leaves_config_metrics_and_plot(tmp_path):

@@ -13,9 +13,9 @@ class Evaluation(pl.Callback):
 
     def __init__(self, num_samples: int, every: Optional[int] = None) -> None:
         if num_samples < 1:
-            raise ValueError(f"an evaluation needs num_samples >= 1 (train.eval_samples), got {num_samples}")
+            raise ValueError(f"an evaluation needs num_samples >= 1 (metrics.num_samples), got {num_samples}")
         if every is not None and every < 1:
-            raise ValueError(f"callbacks.*.every is in generator iterations, >= 1 or null; got {every}")
+            raise ValueError(f"metrics.every is in generator iterations, >= 1 or null; got {every}")
         self.num_samples, self.every = num_samples, every
         self.final_metrics: Dict[str, float] = {}
 
