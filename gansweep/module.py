@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytorch_lightning as pl
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gansweep.constraints.base import Constraint
@@ -20,6 +20,8 @@ class GANModule(pl.LightningModule):
     fresh z, then one generator step. The batch holds those real batches stacked on dim 0.
 
     Losses and penalties return one value per point ([*points], see GANLoss); their sum is backpropagated.
+    Nothing waits for the device between log intervals: divergence is flagged on the device and read every
+    `log_every` generator iterations (and at the last one).
     """
 
     def __init__(
@@ -47,6 +49,10 @@ class GANModule(pl.LightningModule):
         )
         self.g_iters = 0
         self.diverged_at: Optional[int] = None
+        # batch norm mixes the statistics of real and fake when they share a pass: score them separately
+        self.critic_has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.critic.modules())
+        # first generator iteration with a non-finite loss, -1 while none; lives on the device
+        self.register_buffer("first_non_finite", torch.tensor(-1), persistent=False)
 
     # -- optimizers ---------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
@@ -67,8 +73,12 @@ class GANModule(pl.LightningModule):
         n = real.shape[batch_dims - 1]
         with torch.no_grad():
             fake = self.generator(z)
-        scores = self.critic(torch.cat([real, fake], dim=batch_dims - 1))  # one pass; no batch norm in critics
-        d_loss = self.loss.critic_loss(CriticOutput(scores[..., :n]), CriticOutput(scores[..., n:]))
+        if self.critic_has_batch_norm:
+            real_scores, fake_scores = self.critic(real), self.critic(fake)
+        else:  # one pass for both
+            scores = self.critic(torch.cat([real, fake], dim=batch_dims - 1))
+            real_scores, fake_scores = scores[..., :n], scores[..., n:]
+        d_loss = self.loss.critic_loss(CriticOutput(real_scores), CriticOutput(fake_scores))
         penalty = torch.zeros_like(d_loss)
         for constraint in self.constraints:
             term = constraint.penalty(self.critic, real, fake, self.loss.penalty_transform, batch_dims)
@@ -120,11 +130,18 @@ class GANModule(pl.LightningModule):
         for scheduler in self._schedulers():
             scheduler.step()
         self.g_iters += 1
-        if not torch.isfinite(torch.stack(list(logs.values()))).all():
-            self.diverged_at = self.g_iters
-            self.trainer.should_stop = True
-        if self.g_iters % self.log_every == 0 or self.diverged_at is not None:
+        finite = torch.isfinite(torch.stack([value.sum() for value in logs.values()])).all()
+        self.first_non_finite = torch.where(finite | (self.first_non_finite >= 0), self.first_non_finite, self.g_iters)
+        if self.g_iters % self.log_every == 0 or self.g_iters >= self.trainer.num_training_batches:
+            self._check_divergence()
             self._log_curves(logs)
+
+    def _check_divergence(self) -> None:
+        """Reads the device-side flag (the one host synchronisation, once per log interval)."""
+        first = int(self.first_non_finite)
+        if first >= 0 and self.diverged_at is None:
+            self.diverged_at = first
+            self.trainer.should_stop = True
 
     def _log_curves(self, logs: Dict[str, Tensor]) -> None:
         """Straight to the logger with step = generator iterations (Lightning's step counts every optimizer step)."""
@@ -142,13 +159,17 @@ class GANModule(pl.LightningModule):
         return _as_list(self.lr_schedulers())
 
     # -- sampling -----------------------------------------------------------------------------------
-    @torch.no_grad()
     def sample(self, n: int, batch_size: int = 4096) -> Tensor:
-        """n generator samples, from the EMA generator when one is kept (LGAN's evaluation)."""
+        """n generator samples from fresh noise, from the EMA generator when one is kept (LGAN's evaluation)."""
+        return torch.cat([self.generate(self._z(min(batch_size, n - i))) for i in range(0, n, batch_size)])
+
+    @torch.no_grad()
+    def generate(self, z: Tensor) -> Tensor:
+        """G(z) in eval mode (batch norm uses its running statistics), the EMA generator when one is kept."""
         generator = self.ema_generator.module if self.ema_generator is not None else self.generator
         was_training = generator.training
         generator.eval()
-        out = torch.cat([generator(self._z(min(batch_size, n - i))) for i in range(0, n, batch_size)])
+        out = generator(z.to(self.device))
         generator.train(was_training)
         return out
 

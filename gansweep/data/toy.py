@@ -9,6 +9,8 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from gansweep.data.base import training_device
+
 
 class Distribution(Protocol):
     """A 2-D toy distribution: its modes and per-axis std (None without discrete modes), and a sampler."""
@@ -30,8 +32,10 @@ class GaussianMixture:
         self.std = std / scale
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
-        idx = torch.randint(len(self.modes), (n,), generator=generator)
-        return self.modes[idx] + self.std * torch.randn(n, 2, generator=generator)
+        """On the generator's device."""
+        device = generator.device
+        idx = torch.randint(len(self.modes), (n,), generator=generator, device=device)
+        return self.modes.to(device)[idx] + self.std * torch.randn(n, 2, generator=generator, device=device)
 
 
 class SwissRoll:
@@ -41,9 +45,11 @@ class SwissRoll:
     std: Optional[float] = None
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
-        t = 1.5 * math.pi * (1.0 + 2.0 * torch.rand(n, generator=generator))
+        """On the generator's device."""
+        device = generator.device
+        t = 1.5 * math.pi * (1.0 + 2.0 * torch.rand(n, generator=generator, device=device))
         roll = torch.stack([t * torch.cos(t), t * torch.sin(t)], dim=1)
-        return (roll + 0.25 * torch.randn(n, 2, generator=generator)) / 7.5
+        return (roll + 0.25 * torch.randn(n, 2, generator=generator, device=device)) / 7.5
 
 
 def _ring(n_modes: int, radius: float) -> Tensor:
@@ -117,12 +123,14 @@ class ToyDataModule(pl.LightningDataModule):
             self._points = self.distribution.sample(self.n_points, torch.Generator().manual_seed(self.seed))
 
     def train_dataloader(self) -> RealBatches:
-        generator = torch.Generator().manual_seed(self.seed + 1)
+        """Batches drawn on the training device (no host-to-device copy per step)."""
+        device = training_device(self)
+        generator = torch.Generator(device=device).manual_seed(self.seed + 1)
         if self._points is None:
             draw = lambda n: self.distribution.sample(n, generator)  # noqa: E731
         else:
-            points = self._points
-            draw = lambda n: points[torch.randint(len(points), (n,), generator=generator)]  # noqa: E731
+            points = self._points.to(device)
+            draw = lambda n: points[torch.randint(len(points), (n,), generator=generator, device=device)]  # noqa: E731
         return RealBatches(draw, self.batch_size, self.per_step, self.steps)
 
     def reference(self, n: int) -> Tensor:
