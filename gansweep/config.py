@@ -32,8 +32,10 @@ class TrainConfig:
     batch_size: int = 256  # real (critic) batch
     generator_batch_size: Optional[int] = None  # defaults to batch_size (LGAN uses 2x)
     ema: Optional[float] = None  # generator EMA decay; evaluation uses the EMA weights when set
-    log_every: int = 50  # in generator iterations
-    eval_samples: int = 2500  # generated samples for evaluation and plots (conf/callbacks/)
+    log_every: int = 50  # in generator iterations; also how often the divergence flag is read
+    sample_every: Optional[int] = 1000  # sample figures every N generator iterations (conf/callbacks/samples)
+    tf32: Any = "auto"  # auto (on CUDA) | true | false
+    channels_last: Any = "auto"  # auto (on CUDA) | true | false
 
 
 @dataclass
@@ -56,6 +58,7 @@ class GansweepConfig:
     constraint: Any = field(default_factory=dict)  # name -> constraint node; several stack
     logger: Any = None
     callbacks: Any = field(default_factory=dict)  # name -> Lightning callback node (conf/callbacks/)
+    metrics: Any = field(default_factory=dict)  # one evaluation callback node, or empty (conf/metrics/)
 
 
 def register_schema() -> None:
@@ -67,7 +70,7 @@ def register_schema() -> None:
 
 def check_train(train: Any) -> None:
     """Ranges the types cannot express; the message names the key to change."""
-    for key in ("iters", "n_critic", "batch_size", "log_every", "eval_samples"):
+    for key in ("iters", "n_critic", "batch_size", "log_every"):
         if train[key] < 1:
             raise ValueError(f"train.{key} must be >= 1, got {train[key]}")
     if train.generator_batch_size is not None and train.generator_batch_size < 1:

@@ -1,10 +1,11 @@
-"""Scatter plot of generated 2-D samples over the true modes (or a data sample when there are no modes)."""
+"""Figures of generated samples: 2-D points over the true modes, and image grids."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Optional, Tuple
 
+import torch
 from torch import Tensor
 
 
@@ -38,4 +39,22 @@ def scatter_samples(
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    return Path(path)
+
+
+def save_image_grid(path: Path, images: Tensor, nrow: int = 8, padding: int = 2) -> Path:
+    """Images in [-1, 1] ([N, C, H, W], C = 1 or 3) as one PNG grid, `nrow` per row, written atomically."""
+    from PIL import Image
+
+    n, c, h, w = images.shape
+    ncol = -(-n // nrow)
+    pixels = ((images.clamp(-1, 1).nan_to_num(0.0) + 1) * 127.5).round().to(torch.uint8)
+    canvas = torch.zeros(c, ncol * (h + padding) + padding, nrow * (w + padding) + padding, dtype=torch.uint8)
+    for i in range(n):
+        top, left = padding + (i // nrow) * (h + padding), padding + (i % nrow) * (w + padding)
+        canvas[:, top : top + h, left : left + w] = pixels[i]
+    array = canvas.permute(1, 2, 0).squeeze(-1).numpy()
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    Image.fromarray(array).save(tmp, format="PNG")
+    tmp.replace(path)
     return Path(path)

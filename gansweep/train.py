@@ -34,13 +34,14 @@ def fit(cfg: DictConfig, out_dir: Path, record: Dict[str, Any]) -> None:
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
+    from gansweep.callbacks.device import DeviceSettings
     from gansweep.callbacks.evaluation import collect_metrics
     from gansweep.module import GANModule
     from gansweep.optim import optimizer_factories, scheduler_factory
 
     _quiet_lightning()
     pl.seed_everything(cfg.seed, verbose=False)
-    datamodule = instantiate(cfg.dataset, seed=cfg.seed)
+    datamodule = instantiate(cfg.dataset, seed=cfg.seed)  # missing data fails here, before any network
     loss = instantiate(cfg.loss)
     module = GANModule(
         instantiate(cfg.arch, data_shape=datamodule.data_shape),
@@ -53,7 +54,11 @@ def fit(cfg: DictConfig, out_dir: Path, record: Dict[str, Any]) -> None:
         log_every=cfg.train.log_every,
     )
     datamodule.configure_batches(cfg.train.batch_size, cfg.train.n_critic + loss.extra_real_batches, cfg.train.iters)
-    callbacks = instantiate_entries(cfg.callbacks)
+    callbacks = [
+        DeviceSettings(cfg.train.tf32, cfg.train.channels_last),
+        *instantiate_entries({"metrics": cfg.metrics}),  # first: its numbers survive a later failure
+        *instantiate_entries(cfg.callbacks),
+    ]
     trainer = pl.Trainer(
         max_epochs=1,
         logger=instantiate(cfg.logger) if cfg.logger else False,
@@ -69,7 +74,10 @@ def fit(cfg: DictConfig, out_dir: Path, record: Dict[str, Any]) -> None:
         trainer.fit(module, datamodule=datamodule)
     finally:  # what an evaluation computed before a failure is kept
         record.update(g_iters=module.g_iters, metrics=collect_metrics(callbacks))
-    record["status"] = "diverged" if module.diverged_at is not None else "ok"
+    if module.diverged_at is not None:
+        record.update(status="diverged", diverged_at=module.diverged_at)
+    else:
+        record["status"] = "ok"
 
 
 def _quiet_lightning() -> None:
@@ -102,7 +110,7 @@ def train(cfg: DictConfig) -> float:
         (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         fit(cfg, out_dir, record)
         if record["status"] == "diverged":
-            record["error"] = f"non-finite loss at generator iteration {record['g_iters']}"
+            record["error"] = f"non-finite loss at generator iteration {record['diverged_at']}"
             log.warning("run diverged: %s", record["error"])
     except Exception as err:  # recorded, then re-raised only outside a multirun
         failure = err

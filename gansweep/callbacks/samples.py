@@ -1,34 +1,55 @@
-"""Sample figures at the end of a run: for 2-D data, generated points over the true modes (samples.png)."""
+"""Sample figures: `samples.png` at the end and `samples/iter_NNNNNN.png` every `every` generator iterations.
+
+Images: an 8x8 grid from one fixed noise batch (the same z at every interval, so the figures show training
+progress). 2-D data: generated points over the true modes and a data sample.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytorch_lightning as pl
+import torch
 
 from gansweep.callbacks.evaluation import datamodule_of
-from gansweep.plots import scatter_samples
+from gansweep.plots import save_image_grid, scatter_samples
 
 
-class ToyScatter(pl.Callback):
-    """Writes `dirpath`/samples.png: `num_samples` generated points, a data sample and the modes."""
+class Samples(pl.Callback):
+    """Draws from the EMA generator when one is kept (module.generate); a diverged run still gets its figure."""
 
-    def __init__(self, dirpath: str, num_samples: int = 2500) -> None:
-        self.path = Path(dirpath) / "samples.png"
-        self.num_samples = num_samples
+    def __init__(self, dirpath: str, every: Optional[int] = None, grid: int = 8, points: int = 2500, seed: int = 0):
+        """grid: images per side of the grid; points: generated points of a 2-D scatter plot."""
+        if every is not None and every < 1:
+            raise ValueError(f"train.sample_every is in generator iterations, >= 1 or null; got {every}")
+        if grid < 1 or points < 1:
+            raise ValueError(f"callbacks.samples.grid and .points must be >= 1, got {grid} and {points}")
+        self.dirpath, self.every, self.grid, self.points, self.seed = Path(dirpath), every, grid, points, seed
+        self.z: Optional[torch.Tensor] = None
 
     def on_fit_start(self, trainer: pl.Trainer, module: Any) -> None:
-        shape = tuple(datamodule_of(trainer).data_shape)
-        if shape != (2,):  # before training, so that no work is lost to a wrong choice
-            raise ValueError(
-                f"callbacks.samples (ToyScatter) plots 2-D points, but the data is {shape}: remove it "
-                "with ~callbacks.samples or choose a sample callback for this data"
-            )
+        n = self.points if self._is_2d(trainer) else self.grid * self.grid
+        self.z = torch.randn(n, module.z_dim, generator=torch.Generator().manual_seed(self.seed))
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
+        if self.every and module.g_iters % self.every == 0:
+            self.draw(trainer, module, self.dirpath / "samples" / f"iter_{module.g_iters:06d}.png")
 
     def on_train_end(self, trainer: pl.Trainer, module: Any) -> None:
+        self.draw(trainer, module, self.dirpath / "samples.png")
+
+    def draw(self, trainer: pl.Trainer, module: Any, path: Path) -> Path:
+        assert self.z is not None, "on_fit_start draws the fixed noise"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        samples = module.generate(self.z).float().cpu()
+        if not self._is_2d(trainer):
+            return save_image_grid(path, samples, nrow=self.grid)
         data = datamodule_of(trainer)
-        samples = module.sample(self.num_samples).cpu()
         constraints = " + ".join(type(c).__name__ for c in module.constraints) or "no constraint"
         title = f"{type(module.loss).__name__} + {constraints} on {data.name}, {module.g_iters} G iters"
-        scatter_samples(self.path, samples, data.modes, data.reference(len(samples)), title)
+        return scatter_samples(path, samples, data.modes, data.reference(len(samples)), title)
+
+    @staticmethod
+    def _is_2d(trainer: pl.Trainer) -> bool:
+        return tuple(datamodule_of(trainer).data_shape) == (2,)
