@@ -11,3 +11,17 @@ def instantiate_entries(node: Any) -> List[Any]:
     from hydra.utils import instantiate
 
     return [instantiate(entry) for entry in (node or {}).values() if entry and entry.get("_target_")]
+
+
+def instantiate_plain(node: Any, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, but a target's own error reaches the user as raised (Hydra wraps it in an
+    InstantiationException that shows the message's repr, newlines escaped)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, Exception):
+            raise err.__cause__ from None
+        raise

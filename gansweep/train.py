@@ -17,7 +17,7 @@ from typing import Any, Dict, List
 from omegaconf import DictConfig, OmegaConf
 
 from gansweep.config import check_train
-from gansweep.instantiate import instantiate_entries
+from gansweep.instantiate import instantiate_entries, instantiate_plain
 from gansweep.sweep.records import write_record
 
 log = logging.getLogger("gansweep")
@@ -41,7 +41,7 @@ def fit(cfg: DictConfig, out_dir: Path, record: Dict[str, Any]) -> None:
 
     _quiet_lightning()
     pl.seed_everything(cfg.seed, verbose=False)
-    datamodule = instantiate(cfg.dataset, seed=cfg.seed)  # missing data fails here, before any network
+    datamodule = instantiate_plain(cfg.dataset, seed=cfg.seed)  # missing data fails here, before any network
     loss = instantiate(cfg.loss)
     module = GANModule(
         instantiate(cfg.arch, data_shape=datamodule.data_shape),
