@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from gansweep.constraints.base import Constraint
+from gansweep.instantiate import instantiate_plain
 from gansweep.losses.base import GANLoss
 from gansweep.models.base import GANNetworks
 from gansweep.optim import optimizer_factories
@@ -23,7 +24,7 @@ def options(group: str):
 
 
 def test_every_group_has_options():
-    for group in ("dataset", "arch", "loss", "constraint", "optim", "logger", "callbacks", "experiment"):
+    for group in ("dataset", "arch", "loss", "constraint", "optim", "logger", "callbacks", "metrics", "experiment"):
         assert options(group), group
 
 
@@ -48,23 +49,42 @@ def test_constraints_stack_under_their_own_keys():
     assert type(sn).__name__ == "SpectralNorm" and gp.weight == 5.0
 
 
-@pytest.mark.parametrize("name", options("dataset"))
+ON_DISK = {"cifar10", "stl10", "celeba64", "lsun_bedroom64", "lsun_church64", "image_folder"}  # need dataset.root
+IMAGE_ARCHS = {"dcgan": (3, 32, 32), "resnet": (3, 64, 64), "bures_dcgan": (3, 32, 32)}
+
+
+@pytest.mark.parametrize("name", sorted(set(options("dataset")) - ON_DISK))
 def test_dataset_options(name):
-    cfg = compose_config([f"dataset={name}"])
+    cfg = compose_config([f"dataset={name}"] + (["dataset.size=64"] if name == "stacked_digits" else []))
     dm = instantiate(cfg.dataset, seed=0)
-    dm.setup()
     dm.configure_batches(batch_size=8, per_step=2, steps=1)
-    assert next(iter(dm.train_dataloader())).shape == (2, 8, *dm.data_shape)
+    dm.setup()
+    batch = next(iter(dm.train_dataloader()))
+    assert batch.shape == (2, 8, *dm.data_shape)
+
+
+@pytest.mark.parametrize("name", sorted(ON_DISK))
+def test_datasets_on_disk_need_a_root_and_say_so(name):
+    cfg = compose_config([f"dataset={name}"])
+    with pytest.raises(FileNotFoundError, match="dataset.root="):
+        instantiate_plain(cfg.dataset, seed=0)
+
+
+def test_image_datasets_switch_the_default_metrics():
+    assert compose_config(["dataset=cifar10"]).metrics._target_ is None
+    assert compose_config(["dataset=stacked_digits", "metrics=toy"]).metrics._target_.endswith("ToyEvaluation")
+    assert compose_config([]).metrics._target_.endswith("ToyEvaluation")
 
 
 @pytest.mark.parametrize("name", options("arch"))
 def test_arch_options(name):
     cfg = compose_config([f"arch={name}"])
-    nets = instantiate(cfg.arch, data_shape=(2,))
+    shape = IMAGE_ARCHS.get(name, (2,))
+    nets = instantiate(cfg.arch, data_shape=shape)
     assert isinstance(nets, GANNetworks)
     x = nets.generator(torch.randn(3, nets.z_dim))
     score, features = nets.critic(x, return_features=True)
-    assert x.shape == (3, 2) and score.shape == (3,) and features.shape[0] == 3
+    assert x.shape == (3, *shape) and score.shape == (3,) and features.shape[0] == 3
 
 
 @pytest.mark.parametrize("name", options("optim"))
@@ -141,3 +161,24 @@ def test_resolved_config_round_trips():
     cfg = compose_config([])
     yaml = OmegaConf.to_yaml(cfg.train)
     assert "iters" in yaml
+
+
+def test_image_experiments_carry_the_papers_hyperparameters():
+    resnet = compose_config(["experiment=wgan_gp_cifar10_resnet"])
+    assert resnet.arch._target_.endswith("build_resnet") and resnet.dataset._target_.endswith("CIFAR10DataModule")
+    assert (resnet.optim.lr, list(resnet.optim.betas), resnet.optim.decay) == (2e-4, [0.0, 0.9], "linear")
+    assert (resnet.train.iters, resnet.train.n_critic, resnet.train.batch_size) == (100_000, 5, 64)
+    assert resnet.train.generator_batch_size == 128 and resnet.constraint.gp.weight == 10.0
+    lgan = compose_config(["experiment=lgan_cifar10"])
+    assert (lgan.loss.phi, lgan.constraint.maxgp.weight, lgan.train.ema) == ("exp", 0.1, 0.99)
+    bures = compose_config(["experiment=bures_stacked_digits"])
+    assert bures.arch._target_.endswith("build_bures_dcgan") and bures.loss.form == "kernel"
+    assert (bures.train.n_critic, bures.train.batch_size, bures.optim.lr) == (1, 256, 1e-3)
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "celeba64", "lsun_bedroom64", "lsun_church64"])
+def test_bolt_and_wgan_gp_image_runs_differ_only_in_the_loss(dataset):
+    bolt, wgan = compose_config([f"experiment=bolt_{dataset}"]), compose_config([f"experiment=wgan_gp_{dataset}"])
+    assert bolt.loss._target_.endswith("BOLTLoss") and wgan.loss._target_.endswith("WGANLoss")
+    for key in ("dataset", "arch", "constraint", "optim", "train"):
+        assert bolt[key] == wgan[key], key
