@@ -24,6 +24,8 @@ class GANModule(pl.LightningModule):
     `log_every` generator iterations (and at the last one).
     """
 
+    first_non_finite: Tensor  # a buffer: first generator iteration with a non-finite loss, -1 while none
+
     def __init__(
         self,
         networks: GANNetworks,
@@ -51,7 +53,6 @@ class GANModule(pl.LightningModule):
         self.diverged_at: Optional[int] = None
         # batch norm mixes the statistics of real and fake when they share a pass: score them separately
         self.critic_has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.critic.modules())
-        # first generator iteration with a non-finite loss, -1 while none; lives on the device
         self.register_buffer("first_non_finite", torch.tensor(-1), persistent=False)
 
     # -- optimizers ---------------------------------------------------------------------------------
