@@ -3,17 +3,25 @@
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO, cli_env
 
 
-def test_toy_step_benchmark_runs_and_prints_its_ratio():
-    args = ["--iters", "3", "--hidden", "8", "--batch", "16", "--device", "cpu"]
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("toy_step.py", ["--iters", "3", "--hidden", "8", "--batch", "16"]),
+        ("image_step.py", ["--iters", "2", "--batch", "4", "--n-critic", "2", "--images", "32", "--dim", "8"]),
+    ],
+)
+def test_benchmark_runs_and_prints_its_ratio(script, args):
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "toy_step.py"), *args],
+        [sys.executable, str(REPO / "benchmarks" / script), *args, "--device", "cpu"],
         capture_output=True,
         text=True,
         timeout=300,
         env=cli_env(),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "ratio gansweep/plain:" in proc.stdout
+    assert "ratio gansweep" in proc.stdout
