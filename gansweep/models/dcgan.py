@@ -8,15 +8,13 @@ from torch import nn
 
 from gansweep.models.base import GANNetworks
 from gansweep.models.layers import (
-    NORMS,
     ImageCritic,
     ImageGenerator,
-    check_option,
     conv2d,
     deconv2d,
-    image_size,
     init_uniform,
     norm2d,
+    paper_size,
 )
 
 PAPER_DIM = {32: 128, 64: 64}
@@ -30,15 +28,8 @@ def build_dcgan(
     """G: linear -> top x 4 x 4, stride-2 5x5 deconvs halving the width down to `dim`, then to C, tanh; the critic
     mirrors it with stride-2 5x5 convs and LeakyReLU(0.2); features = the flattened last conv layer.
     dim / critic_norm None: the paper's for this resolution (PAPER_DIM, PAPER_CRITIC_NORM)."""
-    channels, side = image_size(tuple(data_shape), "dcgan")
-    if side not in PAPER_DIM:
-        raise ValueError(
-            f"arch=dcgan builds 32x32 (gan_cifar) or 64x64 (gan_64x64) images, not {side}x{side}; "
-            "use arch=bures_dcgan (any side divisible by 4 or 8) or resize the dataset"
-        )
-    dim = PAPER_DIM[side] if dim is None else dim
-    critic_norm = check_option(
-        "arch.critic_norm", PAPER_CRITIC_NORM[side] if critic_norm is None else critic_norm, NORMS
+    channels, side, dim, critic_norm = paper_size(
+        "dcgan", tuple(data_shape), PAPER_DIM, PAPER_CRITIC_NORM, dim, critic_norm, "gan_cifar / gan_64x64"
     )
     n_up = 3 if side == 32 else 4  # 4x4 -> side
     top = dim * 2 ** (n_up - 1)  # 4 DIM at 32 px, 8 DIM at 64 px

@@ -4,7 +4,7 @@ residual block, and the generator/critic wrappers that keep the [*points, N, ...
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Tuple, TypeVar, Union
+from typing import Callable, Dict, Optional, Tuple, TypeVar, Union
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +28,28 @@ def image_size(data_shape: Tuple[int, ...], arch: str) -> Tuple[int, int]:
     if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
         raise ValueError(f"arch={arch} needs square images (C, H, W), got data shape {tuple(data_shape)}")
     return data_shape[0], data_shape[2]
+
+
+def paper_size(
+    arch: str,
+    data_shape: Tuple[int, ...],
+    paper_dim: Dict[int, int],
+    paper_norm: Dict[int, str],
+    dim: Optional[int],
+    critic_norm: Optional[str],
+    sources: str,
+) -> Tuple[int, int, int, str]:
+    """(channels, side, dim, critic_norm) of an architecture defined at the sides in paper_dim; None settings take
+    the paper's for that side. `sources` names the reference code per side, for the error message."""
+    channels, side = image_size(data_shape, arch)
+    if side not in paper_dim:
+        sides = " or ".join(f"{s}x{s}" for s in paper_dim)
+        raise ValueError(
+            f"arch={arch} builds {sides} images ({sources}), not {side}x{side}; "
+            "use arch=bures_dcgan (any side divisible by 4 or 8) or resize the dataset"
+        )
+    norm = check_option("arch.critic_norm", paper_norm[side] if critic_norm is None else critic_norm, NORMS)
+    return channels, side, paper_dim[side] if dim is None else dim, norm
 
 
 # -- initialisation ---------------------------------------------------------------------------------------

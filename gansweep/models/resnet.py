@@ -9,17 +9,15 @@ from torch import Tensor, nn
 
 from gansweep.models.base import GANNetworks
 from gansweep.models.layers import (
-    NORMS,
     ImageCritic,
     ImageGenerator,
     ResBlock,
-    check_option,
     conv2d,
     conv_mean_pool,
-    image_size,
     init_uniform,
     mean_pool_conv,
     norm2d,
+    paper_size,
 )
 
 PAPER_DIM = {32: 128, 64: 64}
@@ -100,15 +98,8 @@ def build_resnet(
 ) -> GANNetworks:
     """WGAN-GP's ResNet generator and critic for 32x32 or 64x64 images (pre-activation blocks, 3x3 convs).
     dim / critic_norm None: the paper's for this resolution (PAPER_DIM, PAPER_CRITIC_NORM)."""
-    channels, side = image_size(tuple(data_shape), "resnet")
-    if side not in PAPER_DIM:
-        raise ValueError(
-            f"arch=resnet builds 32x32 (gan_cifar_resnet) or 64x64 (gan_64x64) images, not {side}x{side}; "
-            "use arch=bures_dcgan (any side divisible by 4 or 8) or resize the dataset"
-        )
-    dim = PAPER_DIM[side] if dim is None else dim
-    critic_norm = check_option(
-        "arch.critic_norm", PAPER_CRITIC_NORM[side] if critic_norm is None else critic_norm, NORMS
+    channels, side, dim, critic_norm = paper_size(
+        "resnet", tuple(data_shape), PAPER_DIM, PAPER_CRITIC_NORM, dim, critic_norm, "gan_cifar_resnet / gan_64x64"
     )
     g, d, n_features = (_resnet_32 if side == 32 else _resnet_64)(channels, z_dim, dim, critic_norm)
     return GANNetworks(generator=ImageGenerator(g), critic=ImageCritic(d, n_features), z_dim=z_dim)
