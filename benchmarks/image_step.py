@@ -15,8 +15,8 @@ import warnings
 from functools import partial
 from typing import Optional, Tuple
 
-import pytorch_lightning as pl
 import torch
+from timing import timed_fit  # benchmarks/timing.py, beside this script
 from torch import Tensor
 
 from gansweep.callbacks.device import DeviceSettings
@@ -101,19 +101,7 @@ def gansweep_loop(
     module = GANModule(build_dcgan(SHAPE, dim=dim), WGANLoss(), [GradientPenalty(10.0)], (ADAM, ADAM), log_every=50)
     data = InMemory(images)
     data.configure_batches(batch, n_critic, iters)
-    trainer = pl.Trainer(
-        max_epochs=1,
-        logger=False,
-        callbacks=[DeviceSettings()],
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        accelerator=device,
-        devices=1,
-    )
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=data)
-    return iters / (time.perf_counter() - start)
+    return timed_fit(module, data, iters, device, callbacks=[DeviceSettings()])
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ import time
 import warnings
 from functools import partial
 
-import pytorch_lightning as pl
 import torch
+from timing import timed_fit  # benchmarks/timing.py, beside this script
 
 from gansweep.constraints.gradient_penalty import GradientPenalty
 from gansweep.data.toy import ToyDataModule
@@ -62,18 +62,7 @@ def gansweep_loop(iters: int, hidden: int, batch: int, n_critic: int, device: st
     module = GANModule(build_mlp((2,), hidden=hidden), WGANLoss(), [GradientPenalty(0.1)], (ADAM, ADAM))
     dm = ToyDataModule("ring8")
     dm.configure_batches(batch, n_critic, iters)
-    trainer = pl.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        accelerator=device,
-        devices=1,
-    )
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=dm)
-    return iters / (time.perf_counter() - start)
+    return timed_fit(module, dm, iters, device)
 
 
 def main() -> None:
