@@ -50,19 +50,18 @@ class PointPool:
         self.running: Dict[int, Running] = {}  # by process sentinel
 
     def run(self, specs: Iterable[PointSpec], on_end: Callable[[Ended], None]) -> None:
-        """Run every spec (pulled lazily, one per free lease); `on_end` sees each point as soon as it ends."""
+        """Run every spec, one per free lease; `on_end` sees each point as soon as it ends.
+
+        Specs are pulled lazily, one ahead: the next point is prepared (composed) while the others run, so a
+        freed lease is taken at once.
+        """
         pending = iter(specs)
-        exhausted = False
+        ready = next(pending, None)
         try:
-            while True:
-                while not exhausted and self.leases.free:
-                    spec = next(pending, None)
-                    if spec is None:
-                        exhausted = True
-                    else:
-                        self._start(spec)
-                if not self.running:
-                    return
+            while ready is not None or self.running:
+                while ready is not None and self.leases.free:
+                    self._start(ready)
+                    ready = next(pending, None)
                 for ended in self._wait():
                     on_end(ended)
         except BaseException:
