@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig
@@ -77,7 +78,8 @@ class RecordJobEvents(HydraCallback):
 
 
 class RecordLease(pl.Callback):
-    """Holds the point for `seconds` and writes lease.json: the CUDA_VISIBLE_DEVICES its process saw, and when."""
+    """Holds the point for `seconds` and writes lease.json: the CUDA_VISIBLE_DEVICES and torch threads its process
+    had, and when it ran."""
 
     def __init__(self, seconds: float = 0.0) -> None:
         self.seconds = seconds
@@ -90,6 +92,7 @@ class RecordLease(pl.Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         seen: Dict[str, Any] = {
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "torch_threads": torch.get_num_threads(),
             "start": self.start,
             "end": time.time(),
             "pid": os.getpid(),

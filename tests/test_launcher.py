@@ -185,9 +185,12 @@ def test_each_gpu_runs_one_point_at_a_time_and_never_idles_while_points_wait(tmp
     assert "GPUs 0,1 x 1 job(s) each (simulated: no GPU is visible)" in proc.stdout
     jobs = [json.loads(line) for line in (sweep / "jobs.jsonl").read_text().splitlines()]
     assert len(jobs) == 5 and {j["gpu"] for j in jobs} == {"0", "1"}
+    fresh = "import torch; print(torch.get_num_threads())"  # what one point alone would get
+    threads = int(subprocess.run([sys.executable, "-c", fresh], capture_output=True, text=True, env=env_with()).stdout)
     for job in jobs:  # each point's process ran with its lease, inside the time its lease was held
         seen = json.loads((sweep / job["run_dir"] / "lease.json").read_text())
         assert seen["cuda_visible_devices"] == job["gpu"]
+        assert seen["torch_threads"] == max(1, threads // 2)  # two points side by side share the cores
         assert job["start"] <= seen["start"] <= seen["end"] <= job["end"]
     for a, b in combinations(jobs, 2):
         if a["gpu"] == b["gpu"]:
