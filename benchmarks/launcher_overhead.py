@@ -3,6 +3,7 @@
 Both run the same sweep of tiny points (train.iters=1, no logger, no callbacks) from the same command, so what
 differs is the launching; the script prints both wall times, the per-point overhead and the ratio.
     python benchmarks/launcher_overhead.py [--points 16] [--repeat 1] [--workers 1] [EXTRA_OVERRIDE ...]
+On a machine shared with other work, OMP_NUM_THREADS=1 keeps torch's thread contention out of the comparison.
 """
 
 from __future__ import annotations
