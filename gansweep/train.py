@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gansweep.config import check_train
 from gansweep.instantiate import instantiate_entries, instantiate_plain
-from gansweep.sweep.records import write_record
+from gansweep.sweep.records import new_record, write_record
 
 log = logging.getLogger("gansweep")
 
@@ -94,16 +94,7 @@ def train(cfg: DictConfig) -> float:
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
-    record: Dict[str, Any] = {
-        "status": "failed",
-        "error": None,
-        "g_iters": 0,
-        "wall_time_s": None,
-        "metrics": {},
-        "choices": {k: str(v) for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra")},
-        "overrides": list(hydra_cfg.overrides.task),
-        "seed": cfg.seed,
-    }
+    record = new_record(hydra_cfg, cfg.seed)
     start = time.perf_counter()
     failure: Exception | None = None
     try:

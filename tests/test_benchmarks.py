@@ -25,3 +25,15 @@ def test_benchmark_runs_and_prints_its_ratio(script, args):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ratio gansweep" in proc.stdout
+
+
+def test_launcher_overhead_benchmark_runs_both_launchers_and_prints_its_ratio():
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "launcher_overhead.py"), "--points", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=cli_env(),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "per-point overhead:" in proc.stdout and "ratio gansweep/basic:" in proc.stdout

@@ -70,8 +70,10 @@ def test_installed_wheel_works_outside_the_checkout(tmp_path):
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = tmp_path.glob("gansweep-*.whl")
     packaged = set(zipfile.ZipFile(wheel).namelist())
-    for init in (REPO / "gansweep").rglob("__init__.py"):  # a new subpackage missing from pyproject's list
-        assert init.relative_to(REPO).as_posix() in packaged, init
+    for package in ("gansweep", "hydra_plugins"):  # a new subpackage missing from pyproject's list
+        for init in (REPO / package).rglob("__init__.py"):
+            assert init.relative_to(REPO).as_posix() in packaged, init
+    assert "hydra_plugins/__init__.py" not in packaged  # Hydra's namespace: one would hide every other plugin
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)], check=True
@@ -104,6 +106,7 @@ def test_installed_wheel_works_outside_the_checkout(tmp_path):
         text=True,
     )
     assert "wgan_gp,bolt,lgan,bures,nsgan" in listing.stdout, listing.stderr[-2000:]
+    assert "_target_: hydra_plugins.gansweep_launcher.launcher.GansweepLauncher" in listing.stdout  # found, default
 
 
 def test_typo_fails_fast_with_the_key(tmp_path):

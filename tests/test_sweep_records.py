@@ -6,7 +6,7 @@ import math
 import pytest
 
 from gansweep.sweep.records import read_records, write_record
-from gansweep.sweep.table import table_rows, varying_overrides, write_summary
+from gansweep.sweep.table import status_line, table_rows, varying_overrides, write_summary
 
 
 def record(status, overrides, **metrics):
@@ -46,3 +46,14 @@ def test_table_shows_grid_axes_and_missing_metrics(tmp_path):
     assert [c.strip() for c in failed_line.split("|")[1:4]] == ["1", "seed=1", "failed"]
     assert [c.strip() for c in header.split("|")[1:4]] == ["run", "overrides", "status"]
     assert (tmp_path / "summary.csv").read_text().splitlines()[0].startswith("run,overrides,status")
+    assert table_rows([dict(record("failed", []), g_iters=None)])[0]["g_iters"] == "-"  # a point that died hard
+
+
+def test_status_line_counts_and_points_at_errors(tmp_path):
+    recs = [{"run": "0", "status": "ok"}, {"run": "1", "status": "diverged"}, {"run": "2", "status": "failed"}]
+    line = status_line(recs, tmp_path)
+    errors = "errors in 1/metrics.json, 2/metrics.json"
+    assert line == f"gansweep: 3 points: 1 ok, 1 diverged, 1 failed; {errors} under {tmp_path}"
+    assert "errors" not in status_line(recs[:1], tmp_path)
+    many = [{"run": str(i), "status": "failed"} for i in range(12)]
+    assert status_line(many, tmp_path, listed=10).endswith(f"9/metrics.json and 2 more under {tmp_path}")

@@ -22,6 +22,23 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def new_record(hydra_cfg: Any, seed: Any) -> Dict[str, Any]:
+    """A point's record before it runs: "failed" until the run says otherwise, with its choices and overrides.
+
+    `hydra_cfg` is the point's `hydra` node; the task and the launcher (for a point that died) both start here.
+    """
+    return {
+        "status": "failed",
+        "error": None,
+        "g_iters": 0,
+        "wall_time_s": None,
+        "metrics": {},
+        "choices": {k: str(v) for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra")},
+        "overrides": list(hydra_cfg.overrides.task),
+        "seed": seed,
+    }
+
+
 def write_record(run_dir: Path, record: Dict[str, Any]) -> Path:
     """Write metrics.json atomically (a temp file renamed over it), so a reader never sees half a record."""
     if record.get("status") not in STATUSES:

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Sequence
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from gansweep.sweep.records import read_records
+from gansweep.sweep.records import METRICS_FILE, STATUSES, read_records
 
 COLUMNS = ("run", "overrides", "status", "g_iters", "modes_covered", "hq_pct", "energy_distance", "wall_time_s")
 
@@ -32,7 +32,7 @@ def table_rows(records: Sequence[Dict[str, Any]]) -> List[Dict[str, str]]:
             "run": rec.get("run", ""),
             "overrides": overrides,
             "status": rec.get("status", "?"),
-            "g_iters": str(rec.get("g_iters", "-")),
+            "g_iters": _fmt(rec.get("g_iters"), "{}"),  # None: a point that died hard could not say
             "modes_covered": f"{modes}/{metrics['n_modes']}" if modes is not None else "-",
             "hq_pct": _fmt(metrics.get("hq_pct"), "{:.1f}"),
             "energy_distance": _fmt(metrics.get("energy_distance"), "{:.4f}"),
@@ -54,6 +54,17 @@ def render_markdown(rows: Sequence[Dict[str, str]]) -> str:
     return "\n".join([header, rule] + [line(r) for r in rows])
 
 
+def status_line(records: Sequence[Dict[str, Any]], sweep_dir: Path, listed: int = 10) -> str:
+    """One line: how many points ended ok, diverged and failed, and the records holding the others' errors."""
+    counts = {status: sum(rec.get("status") == status for rec in records) for status in STATUSES}
+    line = f"gansweep: {len(records)} points: " + ", ".join(f"{n} {status}" for status, n in counts.items())
+    bad = [f"{rec['run']}/{METRICS_FILE}" for rec in records if rec.get("status") != "ok"]
+    if bad:
+        more = f" and {len(bad) - listed} more" if len(bad) > listed else ""
+        line += f"; errors in {', '.join(bad[:listed])}{more} under {sweep_dir}"
+    return line
+
+
 def write_summary(sweep_dir: Path) -> str:
     """Read every run's metrics.json under sweep_dir; write summary.csv and summary.md; return the table."""
     sweep_dir = Path(sweep_dir)
@@ -68,7 +79,7 @@ def write_summary(sweep_dir: Path) -> str:
 
 
 class SweepTable(Callback):
-    """At the end of a multirun, print the comparison table of every grid point (failed ones included)."""
+    """At the end of a multirun, print the table of every grid point (failed ones included), then the counts."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -76,3 +87,4 @@ class SweepTable(Callback):
             return
         table = write_summary(sweep_dir)
         print(f"\ngansweep: {sweep_dir}\n{table}\n(summary.csv and summary.md in {sweep_dir})", flush=True)
+        print(status_line(read_records(sweep_dir), sweep_dir), flush=True)  # the sweep's last line

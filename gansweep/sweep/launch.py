@@ -1,0 +1,119 @@
+"""The local launcher's work: compose each point, run it in its own warm-started process on a leased GPU,
+record whatever happened to it, report progress, and hand Hydra one JobReturn per point."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Sequence
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from gansweep.sweep.child import CONSOLE_LOG, PointSpec
+from gansweep.sweep.gpus import visible_gpus
+from gansweep.sweep.leases import Leases
+from gansweep.sweep.outcome import record_stamp, settle
+from gansweep.sweep.plan import plan_launch
+from gansweep.sweep.pool import Ended, PointPool
+from gansweep.sweep.progress import Progress
+from gansweep.sweep.table import varying_overrides
+from gansweep.sweep.warm import preload_list
+
+log = logging.getLogger(__name__)
+JOBS_LOG = "jobs.jsonl"  # in the sweep folder: one line per point's process (lease, pid, times, exit, status)
+
+
+def launch(
+    settings: Mapping[str, Any],
+    hydra_context: HydraContext,
+    task_function: TaskFunction,
+    config: DictConfig,
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+) -> List[JobReturn]:
+    """Run every point of one batch; returns their JobReturns in the order of `job_overrides`."""
+    setup_globals()
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    plan = plan_launch(settings, visible_gpus())  # a wrong setting fails here, before anything starts
+    sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    # OmegaConf resolvers are closures: the child registers Hydra's own again (setup_globals) instead
+    context = pickle.dumps((hydra_context, task_function, Singleton.get_state()["instances"]))
+    pool = PointPool(Leases(plan.devices, plan.per_device), preload_list(plan.preload))
+    log.info(
+        f"Launching {len(job_overrides)} points, {plan.describe()}, each in its own process "
+        f"(output in its folder's {CONSOLE_LOG}; sweep folder {sweep_dir})"
+    )
+    specs = (
+        _compose(hydra_context, config, overrides, initial_job_idx + i, context, plan.concurrency)
+        for i, overrides in enumerate(job_overrides)
+    )
+    progress = Progress(len(job_overrides))
+    axes = varying_overrides([{"overrides": filter_overrides(o)} for o in job_overrides])  # what tells points apart
+    returns: Dict[int, JobReturn] = {}
+
+    def on_end(ended: Ended) -> None:
+        job_return, status = settle(ended, hydra_context.callbacks)
+        returns[ended.spec.num] = job_return
+        point = axes[ended.spec.num - initial_job_idx]
+        log.info(progress.finished(ended.spec.num, status, ended.end - ended.start, point, len(pool.running)))
+        _append_job_line(sweep_dir, ended, status)
+
+    pool.run(specs, on_end)
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
+
+
+def _compose(
+    hydra_context: HydraContext,
+    config: DictConfig,
+    overrides: Sequence[str],
+    num: int,
+    context: bytes,
+    concurrency: int,
+) -> PointSpec:
+    """The point's config as Hydra's basic launcher composes it, and the run folder run_job will give it."""
+    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = num
+        sweep_config.hydra.job.num = num
+    run_dir = _run_dir(sweep_config)
+    with read_write(sweep_config.hydra.runtime), open_dict(sweep_config.hydra.runtime):
+        sweep_config.hydra.runtime.output_dir = str(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return PointSpec(num, sweep_config, str(run_dir), record_stamp(run_dir), context, os.getcwd(), concurrency)
+
+
+def _run_dir(sweep_config: DictConfig) -> Path:
+    """hydra.sweep.dir / hydra.sweep.subdir, resolved with the point's config current, as run_job does."""
+    saved = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(sweep_config)
+    try:
+        sweep_dir = str(OmegaConf.select(sweep_config, "hydra.sweep.dir"))
+        subdir = str(OmegaConf.select(sweep_config, "hydra.sweep.subdir"))
+    finally:
+        HydraConfig.instance().cfg = saved
+    return Path(os.path.abspath(os.path.join(sweep_dir, subdir)))
+
+
+def _append_job_line(sweep_dir: Path, ended: Ended, status: str) -> None:
+    run_dir = Path(ended.spec.run_dir)
+    line = {
+        "job": ended.spec.num,
+        "run_dir": str(run_dir.relative_to(sweep_dir)) if run_dir.is_relative_to(sweep_dir) else str(run_dir),
+        "gpu": ended.spec.lease or None,
+        "pid": ended.pid,
+        "start": round(ended.start, 3),
+        "end": round(ended.end, 3),
+        "exitcode": ended.exitcode,
+        "status": status,
+    }
+    with open(sweep_dir / JOBS_LOG, "a") as fh:
+        fh.write(json.dumps(line) + "\n")

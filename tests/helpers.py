@@ -1,0 +1,100 @@
+"""Test-only callbacks, given to a run through config (`+callbacks.NAME._target_=tests.helpers.X`, or
+`+hydra.callbacks.NAME._target_=...`): they make chosen grid points fail in a given way, or record what a point's
+process saw. Nothing here ships with gansweep."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Dict
+
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback as HydraCallback
+from omegaconf import DictConfig
+
+FAULTS_ENV = "GANSWEEP_TEST_FAULTS"  # e.g. "1:raise,3:sigkill": hydra.job.num -> what that point does
+
+
+def _fault_for_this_point(env: str = FAULTS_ENV) -> str | None:
+    faults = dict(item.split(":", 1) for item in os.environ.get(env, "").split(",") if item)
+    return faults.get(str(HydraConfig.get().job.num))
+
+
+def act(action: str) -> None:
+    """Fail the way real points fail: raise, or die hard without any Python cleanup."""
+    print(f"test fault: {action}", flush=False)  # unflushed: the point's stdout must be line-buffered to keep it
+    if action == "raise":
+        raise RuntimeError("test fault raised on purpose")
+    if action == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "segfault":
+        ctypes.string_at(0)
+    elif action == "exit":
+        os._exit(3)
+    else:
+        raise ValueError(f"unknown test fault {action!r}")
+
+
+class Fault(pl.Callback):
+    """At fit start, the point whose job number GANSWEEP_TEST_FAULTS names raises or dies (sigkill, segfault, exit)."""
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        action = _fault_for_this_point()
+        if action is not None:
+            act(action)
+
+
+class ExitAfterRecord(HydraCallback):
+    """Hydra callback: after its task has written metrics.json, the point named in GANSWEEP_TEST_EXIT_AFTER dies.
+
+    Only in the point's own process: the launcher calls on_job_end again in the sweep's process for a point whose
+    process died, and the sweep itself must live."""
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        action = _fault_for_this_point("GANSWEEP_TEST_EXIT_AFTER")
+        if action is not None and multiprocessing.parent_process() is not None:
+            act(action)
+
+
+class RecordJobEvents(HydraCallback):
+    """Hydra callback: appends "start NUM" / "end NUM STATUS VALUE" to job_events.txt in the sweep folder."""
+
+    def _append(self, config: DictConfig, line: str) -> None:
+        with open(Path(config.hydra.sweep.dir) / "job_events.txt", "a") as fh:
+            fh.write(line + "\n")
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._append(config, f"start {config.hydra.job.num}")
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        self._append(config, f"end {config.hydra.job.num} {job_return.status.name} {job_return._return_value}")
+
+
+class RecordLease(pl.Callback):
+    """Holds the point for `seconds` and writes lease.json: the CUDA_VISIBLE_DEVICES and torch threads its process
+    had, and when it ran."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+        self.start = 0.0
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.start = time.time()
+        time.sleep(self.seconds)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        seen: Dict[str, Any] = {
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "torch_threads": torch.get_num_threads(),
+            "start": self.start,
+            "end": time.time(),
+            "pid": os.getpid(),
+        }
+        (Path(HydraConfig.get().runtime.output_dir) / "lease.json").write_text(json.dumps(seen))
