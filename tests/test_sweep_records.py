@@ -6,7 +6,7 @@ import math
 import pytest
 
 from gansweep.sweep.records import read_records, write_record
-from gansweep.sweep.table import table_rows, varying_overrides, write_summary
+from gansweep.sweep.table import status_counts, status_line, table_rows, varying_overrides, write_summary
 
 
 def record(status, overrides, **metrics):
@@ -46,3 +46,13 @@ def test_table_shows_grid_axes_and_missing_metrics(tmp_path):
     assert [c.strip() for c in failed_line.split("|")[1:4]] == ["1", "seed=1", "failed"]
     assert [c.strip() for c in header.split("|")[1:4]] == ["run", "overrides", "status"]
     assert (tmp_path / "summary.csv").read_text().splitlines()[0].startswith("run,overrides,status")
+
+
+def test_statuses_are_counted_and_unfinished_points_get_a_hint(tmp_path):
+    recs = [record("ok", ["seed=0"]), record("interrupted", ["seed=1"]), record("ok", ["seed=2"])]
+    write_record(tmp_path, recs[1])  # interrupted is a status a record may have
+    assert status_counts(recs) == {"ok": 2, "interrupted": 1}
+    line = status_line(recs, tmp_path)
+    assert line.startswith("2 ok, 1 interrupted") and f"gansweep-resume {tmp_path}" in line
+    assert status_line(recs[:1], tmp_path) == "1 ok"
+    assert "resume.failed=rerun" in status_line([record("failed", [])], tmp_path)

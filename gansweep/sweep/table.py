@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Sequence
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from gansweep.sweep.records import read_records
+from gansweep.sweep.records import STATUSES, read_records
 
 COLUMNS = ("run", "overrides", "status", "g_iters", "modes_covered", "hq_pct", "energy_distance", "wall_time_s")
 
@@ -54,6 +54,23 @@ def render_markdown(rows: Sequence[Dict[str, str]]) -> str:
     return "\n".join([header, rule] + [line(r) for r in rows])
 
 
+def status_counts(records: Sequence[Dict[str, Any]]) -> Dict[str, int]:
+    """How many points ended in each status (statuses no point has are left out), in STATUSES order."""
+    statuses = [rec.get("status", "?") for rec in records]
+    return {status: statuses.count(status) for status in (*STATUSES, "?") if status in statuses}
+
+
+def status_line(records: Sequence[Dict[str, Any]], sweep_dir: Path) -> str:
+    """'3 ok, 1 interrupted', and how to finish what is unfinished."""
+    counts = status_counts(records)
+    line = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no points"
+    if counts.get("interrupted"):
+        line += f"; `gansweep-resume {sweep_dir}` continues the interrupted points"
+    if counts.get("failed"):
+        line += f"; `gansweep-resume {sweep_dir} resume.failed=rerun` (or =resume) retries the failed ones"
+    return line
+
+
 def write_summary(sweep_dir: Path) -> str:
     """Read every run's metrics.json under sweep_dir; write summary.csv and summary.md; return the table."""
     sweep_dir = Path(sweep_dir)
@@ -75,4 +92,5 @@ class SweepTable(Callback):
         if not sweep_dir.is_dir():
             return
         table = write_summary(sweep_dir)
-        print(f"\ngansweep: {sweep_dir}\n{table}\n(summary.csv and summary.md in {sweep_dir})", flush=True)
+        counts = status_line(read_records(sweep_dir), sweep_dir)
+        print(f"\ngansweep: {sweep_dir}\n{table}\n{counts}\n(summary.csv and summary.md in {sweep_dir})", flush=True)
