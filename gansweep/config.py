@@ -34,6 +34,7 @@ class TrainConfig:
     ema: Optional[float] = None  # generator EMA decay; evaluation uses the EMA weights when set
     log_every: int = 50  # in generator iterations; also how often the divergence flag is read
     sample_every: Optional[int] = 1000  # sample figures every N generator iterations (conf/callbacks/samples)
+    checkpoint_every: Optional[int] = None  # checkpoints/last.ckpt every N generator iterations; null: at the end only
     tf32: Any = "auto"  # auto (on CUDA) | true | false
     channels_last: Any = "auto"  # auto (on CUDA) | true | false
 
@@ -75,5 +76,9 @@ def check_train(train: Any) -> None:
             raise ValueError(f"train.{key} must be >= 1, got {train[key]}")
     if train.generator_batch_size is not None and train.generator_batch_size < 1:
         raise ValueError(f"train.generator_batch_size must be >= 1 or null, got {train.generator_batch_size}")
+    if train.checkpoint_every is not None and train.checkpoint_every < 1:
+        raise ValueError(
+            f"train.checkpoint_every is in generator iterations, >= 1 or null; got {train.checkpoint_every}"
+        )
     if train.ema is not None and not 0.0 < train.ema < 1.0:
         raise ValueError(f"train.ema is a decay in (0, 1) or null, got {train.ema}")
