@@ -9,6 +9,14 @@ from typing import Any, Dict, List, Optional
 from omegaconf import MISSING
 
 
+class FailedPolicy(str, Enum):
+    """What running the task again does to a point whose metrics.json says `failed`."""
+
+    skip = "skip"  # keep its record (the default: a failure is a result until you ask otherwise)
+    rerun = "rerun"  # from scratch
+    resume = "resume"  # from its last checkpoint (from scratch when it has none)
+
+
 class LRDecay(str, Enum):
     none = "none"
     linear = "linear"  # to 0 over train.iters generator iterations (WGAN-GP ResNet, LGAN)
@@ -48,9 +56,15 @@ class TrainerConfig:
 
 
 @dataclass
+class ResumeConfig:
+    failed: FailedPolicy = FailedPolicy.skip  # a point recorded as failed: skip | rerun | resume
+
+
+@dataclass
 class GansweepConfig:
     seed: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)
+    resume: ResumeConfig = field(default_factory=ResumeConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     dataset: Any = MISSING
