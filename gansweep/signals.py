@@ -6,9 +6,10 @@ The handler only records the signal: the training loop checks the request betwee
 happens is recorded and changes nothing, so it can never cut a checkpoint in half. Once the run is recorded,
 `forward` hands every received signal to the handler that was installed before ours (submitit's requeue on its
 preemption signal, which exits the process itself), then exits with 128 + the first signal's number, the status
-of a process that signal killed, so a launcher or a shell sees that the point did not finish. Signals the process
-ignores (SIG_IGN) are left ignored. Handlers can only be installed from the main thread; elsewhere (e.g. a thread
-pool launcher) the signals keep whatever handling they had.
+of a process that signal killed, so a launcher or a shell sees that the process was stopped. Lightning's own
+SIGTERM handler is set aside while it fits (`reclaim`). Signals the process ignores (SIG_IGN) are left ignored.
+Handlers can only be installed from the main thread; elsewhere (e.g. a thread pool launcher) the signals keep
+whatever handling they had.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ def stop_requested() -> bool:
     return _active is not None and bool(_active.received)
 
 
+def reclaim() -> None:
+    """Put the active block's handlers back on top. Lightning installs its own SIGTERM handler when a fit starts
+    (calling ours too): it would raise SIGTERMException after the next iteration, even the last one, whose run
+    should finish instead. Lightning restores the handlers it found (ours) when the fit ends."""
+    if _active is not None:
+        _active.install()
+
+
 class StopSignals:
     """A context manager around one run: installs the stop handlers on entry, restores the previous ones on exit."""
 
@@ -48,12 +57,17 @@ class StopSignals:
                 if signum is None:  # not on this platform
                     continue
                 previous = signal.getsignal(signum)
-                if previous is signal.SIG_IGN:
-                    continue
-                self.previous[signum] = previous
-                signal.signal(signum, self._handle)
+                if previous is not signal.SIG_IGN:
+                    self.previous[signum] = previous
+        self.install()
         _active = self
         return self
+
+    def install(self) -> None:
+        """(Re)install the handler on every signal this block took over."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.previous:
+                signal.signal(signum, self._handle)
 
     def __exit__(self, *exc: object) -> None:
         global _active

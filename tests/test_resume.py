@@ -142,6 +142,16 @@ def test_interrupted_and_resumed_equals_uninterrupted_exactly(tmp_path):
     ]
 
 
+def test_a_signal_in_the_last_iteration_lets_the_run_finish_then_exits(tmp_path):
+    stop = [f"+callbacks.stop._target_={__name__}.SignalAt", "+callbacks.stop.at=6"]
+    with pytest.raises(SystemExit) as exit_:
+        run([*TINY, "train.iters=6", "logger=none", *stop], tmp_path)
+    assert exit_.value.code == 128 + signal.SIGTERM  # asked to stop: no next point starts in this process
+    record = record_of(tmp_path)
+    assert (record["status"], record["g_iters"]) == ("ok", 6) and "energy_distance" in record["metrics"]
+    assert (tmp_path / "samples.png").exists() and checkpoint_of(tmp_path)[STATE_KEY]["g_iters"] == 6
+
+
 def test_checkpoints_every_n_generator_iterations_and_at_the_end(tmp_path):
     out, log = tmp_path / "run", tmp_path / "saved.txt"
     watch = [f"+callbacks.watch._target_={__name__}.WatchCheckpoint", f"+callbacks.watch.log={log}"]

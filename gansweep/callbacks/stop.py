@@ -6,7 +6,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from gansweep.signals import stop_requested
+from gansweep.signals import reclaim, stop_requested
 
 
 class Interrupted(Exception):
@@ -23,12 +23,15 @@ class StopOnSignal(pl.Callback):
 
     Raising rather than setting `trainer.should_stop`: should_stop ends the loop through on_train_end, i.e. the
     final evaluation, figure and checkpoint of a finished run, which an interrupted run must not claim (and an
-    evaluation may outlast SLURM's grace period); Lightning's own SIGTERM handling also raises (SIGTERMException)
-    right after this hook. The last iteration is never interrupted: training is over, the run finishes."""
+    evaluation may outlast SLURM's grace period). The last iteration is never interrupted: training is over, the
+    run finishes. Lightning's SIGTERM handler, installed when the fit starts, is set aside for the fit (it would
+    raise SIGTERMException at the end of an epoch, i.e. after the last iteration too); should it get a SIGTERM
+    anyway, its exception is handled like Interrupted."""
 
     def on_train_start(self, trainer: pl.Trainer, module: Any) -> None:
         if stop_requested():  # the signal came while the data and networks were being built
             raise Interrupted(module.g_iters)
+        reclaim()
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
         if stop_requested() and module.g_iters < module.last_iteration:
