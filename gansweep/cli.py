@@ -42,7 +42,10 @@ def resume() -> None:
     parser.add_argument("sweep_dir", metavar="DIR", help="the sweep folder (hydra.sweep.dir of `gansweep -m ...`)")
     parser.add_argument("overrides", nargs=argparse.REMAINDER, help="added overrides, e.g. resume.failed=rerun")
     args = parser.parse_args()
-    argv, cwd = resume_command(args.sweep_dir, args.overrides)
+    try:
+        argv, cwd = resume_command(args.sweep_dir, args.overrides)
+    except FileNotFoundError as err:
+        parser.error(str(err))
     if cwd is not None and cwd.is_dir():
         os.chdir(cwd)  # the sweep's relative paths (dataset.root=data/...) meant the folder it was launched from
     print(f"gansweep-resume: gansweep {shlex.join(argv)}  (in {os.getcwd()})", file=sys.stderr, flush=True)
