@@ -1,6 +1,12 @@
-"""The `gansweep` console script: a Hydra app over conf/, with multirun_templates/ as the `sweep` group."""
+"""The console scripts: `gansweep`, a Hydra app over conf/ with multirun_templates/ as the `sweep` group, and
+`gansweep-resume DIR`, which runs the sweep saved in DIR again."""
 
 from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
 
 import hydra
 from omegaconf import DictConfig
@@ -21,6 +27,30 @@ def main() -> None:
     register_templates()
     app = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_task)
     app()
+
+
+def resume() -> None:
+    """gansweep-resume DIR [OVERRIDES...]: finished points are skipped, interrupted ones continue."""
+    from gansweep.sweep.relaunch import resume_command
+
+    parser = argparse.ArgumentParser(
+        prog="gansweep-resume",
+        description="Run the sweep saved in DIR (DIR/multirun.yaml) again on the same folder: ok and diverged points "
+        "are skipped, interrupted and unfinished ones continue from their checkpoint, failed ones are kept unless "
+        "resume.failed=rerun (from scratch) or resume.failed=resume (from their checkpoint) is given.",
+    )
+    parser.add_argument("sweep_dir", metavar="DIR", help="the sweep folder (hydra.sweep.dir of `gansweep -m ...`)")
+    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="added overrides, e.g. resume.failed=rerun")
+    args = parser.parse_args()
+    try:
+        argv, cwd = resume_command(args.sweep_dir, args.overrides)
+    except FileNotFoundError as err:
+        parser.error(str(err))
+    if cwd is not None and cwd.is_dir():
+        os.chdir(cwd)  # the sweep's relative paths (dataset.root=data/...) meant the folder it was launched from
+    print(f"gansweep-resume: gansweep {shlex.join(argv)}  (in {os.getcwd()})", file=sys.stderr, flush=True)
+    sys.argv = ["gansweep", *argv]
+    main()
 
 
 if __name__ == "__main__":

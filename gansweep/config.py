@@ -9,6 +9,14 @@ from typing import Any, Dict, List, Optional
 from omegaconf import MISSING
 
 
+class FailedPolicy(str, Enum):
+    """What running the task again does to a point whose metrics.json says `failed`."""
+
+    skip = "skip"  # keep its record (the default: a failure is a result until you ask otherwise)
+    rerun = "rerun"  # from scratch
+    resume = "resume"  # from its last checkpoint (from scratch when it has none)
+
+
 class LRDecay(str, Enum):
     none = "none"
     linear = "linear"  # to 0 over train.iters generator iterations (WGAN-GP ResNet, LGAN)
@@ -34,6 +42,7 @@ class TrainConfig:
     ema: Optional[float] = None  # generator EMA decay; evaluation uses the EMA weights when set
     log_every: int = 50  # in generator iterations; also how often the divergence flag is read
     sample_every: Optional[int] = 1000  # sample figures every N generator iterations (conf/callbacks/samples)
+    checkpoint_every: Optional[int] = None  # checkpoints/last.ckpt every N generator iterations; null: at the end only
     tf32: Any = "auto"  # auto (on CUDA) | true | false
     channels_last: Any = "auto"  # auto (on CUDA) | true | false
 
@@ -47,9 +56,15 @@ class TrainerConfig:
 
 
 @dataclass
+class ResumeConfig:
+    failed: FailedPolicy = FailedPolicy.skip  # a point recorded as failed: skip | rerun | resume
+
+
+@dataclass
 class GansweepConfig:
     seed: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)
+    resume: ResumeConfig = field(default_factory=ResumeConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     dataset: Any = MISSING
@@ -75,5 +90,9 @@ def check_train(train: Any) -> None:
             raise ValueError(f"train.{key} must be >= 1, got {train[key]}")
     if train.generator_batch_size is not None and train.generator_batch_size < 1:
         raise ValueError(f"train.generator_batch_size must be >= 1 or null, got {train.generator_batch_size}")
+    if train.checkpoint_every is not None and train.checkpoint_every < 1:
+        raise ValueError(
+            f"train.checkpoint_every is in generator iterations, >= 1 or null; got {train.checkpoint_every}"
+        )
     if train.ema is not None and not 0.0 < train.ema < 1.0:
         raise ValueError(f"train.ema is a decay in (0, 1) or null, got {train.ema}")

@@ -49,7 +49,8 @@ class GANModule(pl.LightningModule):
         self.ema_generator = (
             AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True) if ema else None
         )
-        self.g_iters = 0
+        self.g_iters = 0  # a resumed run starts at its checkpoint's count (gansweep.callbacks.restore)
+        self.last_iteration = 0  # the generator iteration this fit ends at, set when training starts
         self.diverged_at: Optional[int] = None
         # batch norm mixes the statistics of real and fake when they share a pass: score them separately
         self.critic_has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.critic.modules())
@@ -64,6 +65,10 @@ class GANModule(pl.LightningModule):
         return [opt_g, opt_d]
 
     # -- training -----------------------------------------------------------------------------------
+    def on_train_start(self) -> None:
+        """The fit runs the data module's items from g_iters on: one generator iteration each."""
+        self.last_iteration = self.g_iters + int(self.trainer.num_training_batches)
+
     def _z(self, n: int) -> Tensor:
         """Noise [n, z_dim]: an ordinary run has no leading point dims."""
         return torch.randn(n, self.z_dim, device=self.device)
@@ -133,16 +138,18 @@ class GANModule(pl.LightningModule):
         self.g_iters += 1
         finite = torch.isfinite(torch.stack([value.sum() for value in logs.values()])).all()
         self.first_non_finite = torch.where(finite | (self.first_non_finite >= 0), self.first_non_finite, self.g_iters)
-        if self.g_iters % self.log_every == 0 or self.g_iters >= self.trainer.num_training_batches:
-            self._check_divergence()
+        if self.g_iters % self.log_every == 0 or self.g_iters >= self.last_iteration:
+            self.check_divergence()
             self._log_curves(logs)
 
-    def _check_divergence(self) -> None:
-        """Reads the device-side flag (the one host synchronisation, once per log interval)."""
+    def check_divergence(self) -> bool:
+        """Reads the device-side flag (a host synchronisation: once per log interval, and before a checkpoint);
+        the first time it is set, records diverged_at and stops training. True once diverged."""
         first = int(self.first_non_finite)
         if first >= 0 and self.diverged_at is None:
             self.diverged_at = first
             self.trainer.should_stop = True
+        return self.diverged_at is not None
 
     def _log_curves(self, logs: Dict[str, Tensor]) -> None:
         """Straight to the logger with step = generator iterations (Lightning's step counts every optimizer step)."""

@@ -1,7 +1,9 @@
 """The Hydra task: config -> objects -> fit -> metrics.json. Heavy imports happen in here.
 
 Evaluation, sample plots and checkpoints are Lightning callbacks (conf/callbacks/); this file only builds,
-fits and records.
+fits and records. Run again on its folder, the task skips a finished point and resumes an interrupted one
+(gansweep.sweep.resume), and a stop signal ends it cleanly between generator iterations (gansweep.signals), so
+every launcher gets resume and interruption.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import time
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
 from gansweep.config import check_train
 from gansweep.instantiate import instantiate_entries, instantiate_plain
+from gansweep.signals import StopSignals
 from gansweep.sweep.records import new_record, write_record
+from gansweep.sweep.resume import SKIP, plan_run, prepare
 
 log = logging.getLogger("gansweep")
 
@@ -28,14 +32,19 @@ def build_constraints(cfg: DictConfig) -> List[Any]:
     return instantiate_entries(cfg.constraint)
 
 
-def fit(cfg: DictConfig, out_dir: Path, record: Dict[str, Any]) -> None:
-    """Train one grid point; `record` receives g_iters and metrics even when fitting fails, then the status."""
+def fit(cfg: DictConfig, out_dir: Path, record: Dict[str, Any], checkpoint: Optional[Dict[str, Any]] = None) -> None:
+    """Train one grid point, from `checkpoint` when given; `record` receives g_iters and metrics even when fitting
+    fails, then the status."""
     check_train(cfg.train)  # before the heavy imports: a wrong range fails at once
     import pytorch_lightning as pl
     from hydra.utils import instantiate
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+    from gansweep.callbacks.checkpoint import STATE_KEY
     from gansweep.callbacks.device import DeviceSettings
     from gansweep.callbacks.evaluation import collect_metrics
+    from gansweep.callbacks.restore import RestoreTraining
+    from gansweep.callbacks.stop import Interrupted, StopOnSignal
     from gansweep.module import GANModule
     from gansweep.optim import optimizer_factories, scheduler_factory
 
@@ -53,31 +62,51 @@ def fit(cfg: DictConfig, out_dir: Path, record: Dict[str, Any]) -> None:
         ema=cfg.train.ema,
         log_every=cfg.train.log_every,
     )
-    datamodule.configure_batches(cfg.train.batch_size, cfg.train.n_critic + loss.extra_real_batches, cfg.train.iters)
+    start = checkpoint[STATE_KEY]["g_iters"] if checkpoint is not None else 0
+    per_step = cfg.train.n_critic + loss.extra_real_batches
+    datamodule.configure_batches(cfg.train.batch_size, per_step, cfg.train.iters - start, start=start)
     callbacks = [
+        *([RestoreTraining(checkpoint)] if checkpoint is not None else []),  # first: the others see the restored run
         DeviceSettings(cfg.train.tf32, cfg.train.channels_last),
-        *instantiate_entries({"metrics": cfg.metrics}),  # first: its numbers survive a later failure
+        *instantiate_entries({"metrics": cfg.metrics}),  # before the others: its numbers survive a later failure
         *instantiate_entries(cfg.callbacks),
+        StopOnSignal(),  # last: a stop signal ends the run once every callback has finished the iteration
     ]
+    logger = instantiate(cfg.logger) if cfg.logger else False
+    if checkpoint is not None and hasattr(logger, "resume_from"):
+        logger.resume_from(start)  # the curves continue in the same file, each step once
     trainer = pl.Trainer(
         max_epochs=1,
-        logger=instantiate(cfg.logger) if cfg.logger else False,
+        logger=logger,
         callbacks=callbacks,
         enable_checkpointing=False,  # checkpoints are gansweep's callback, counted in generator iterations
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=1,  # the module logs only every train.log_every generator iterations
         default_root_dir=str(out_dir),
+        plugins=cluster_plugins(),
         **OmegaConf.to_container(cfg.trainer),  # type: ignore[arg-type]
     )
+    interrupted = False
     try:
         trainer.fit(module, datamodule=datamodule)
+    except (Interrupted, SIGTERMException):  # raised between generator iterations; the checkpoint is written
+        interrupted = True
     finally:  # what an evaluation computed before a failure is kept
         record.update(g_iters=module.g_iters, metrics=collect_metrics(callbacks))
-    if module.diverged_at is not None:
+    if module.diverged_at is not None or (interrupted and module.check_divergence()):
         record.update(status="diverged", diverged_at=module.diverged_at)
     else:
-        record["status"] = "ok"
+        record["status"] = "interrupted" if interrupted else "ok"
+
+
+def cluster_plugins() -> List[Any]:
+    """Inside a SLURM job, Lightning's SLURM environment without its auto-requeue: Lightning would otherwise save
+    its own hpc checkpoint and `scontrol requeue` the job on SIGUSR1, besides gansweep's stop and submitit's requeue
+    (gansweep.signals)."""
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+
+    return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
 
 
 def _quiet_lightning() -> None:
@@ -88,30 +117,65 @@ def _quiet_lightning() -> None:
 
 
 def train(cfg: DictConfig) -> float:
-    """Run one grid point. Whatever happens, metrics.json records it; in a multirun, errors never escape."""
+    """Run one grid point. Whatever happens, metrics.json records it; in a multirun, errors never escape.
+
+    A folder that already holds a finished point is skipped (its recorded value returned, nothing touched); an
+    interrupted one resumes from its checkpoint. After a stop signal the run is checkpointed and recorded as
+    interrupted, then the process exits (gansweep.signals.StopSignals.forward)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
+    failed = getattr(cfg.resume.failed, "value", cfg.resume.failed)  # the FailedPolicy enum, or its name
+    plan = plan_run(out_dir, list(hydra_cfg.overrides.task), str(failed), cfg.train.iters)
+    if plan.action == SKIP:
+        assert plan.record is not None
+        log.info("skipped: %s is %s", out_dir, plan.reason)
+        return objective(plan.record)
+    log.info("%s: %s", out_dir, plan.reason)
+    prepare(out_dir, plan)
+    with StopSignals() as stop:
+        record = run_point(cfg, out_dir, plan.checkpoint, hydra_cfg.mode == RunMode.MULTIRUN)
+    stop.forward()  # after a stop signal: hand it on (submitit requeues), exit 128 + signal
+    return objective(record)
+
+
+def run_point(cfg: DictConfig, out_dir: Path, checkpoint: Optional[Dict[str, Any]], multirun: bool) -> Dict[str, Any]:
+    """Train and record one point (from `checkpoint` when resuming); a failure is raised only outside a multirun."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from gansweep.callbacks.checkpoint import STATE_KEY
+
+    hydra_cfg = HydraConfig.get()
     record = new_record(hydra_cfg, cfg.seed)
+    record["resumed_from"] = checkpoint[STATE_KEY]["g_iters"] if checkpoint is not None else None
     start = time.perf_counter()
     failure: Exception | None = None
     try:
         (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        fit(cfg, out_dir, record)
+        fit(cfg, out_dir, record, checkpoint)
         if record["status"] == "diverged":
             record["error"] = f"non-finite loss at generator iteration {record['diverged_at']}"
             log.warning("run diverged: %s", record["error"])
+        elif record["status"] == "interrupted":
+            log.warning(
+                "run interrupted after generator iteration %d; run the same command to resume", record["g_iters"]
+            )
     except Exception as err:  # recorded, then re-raised only outside a multirun
         failure = err
         record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
     record["wall_time_s"] = round(time.perf_counter() - start, 3)
     write_record(out_dir, record)
     if failure is not None:
-        if hydra_cfg.mode != RunMode.MULTIRUN:
+        if not multirun:
             raise failure
         log.error("run failed (the sweep goes on): %s", record["error"])
     log.info("status=%s metrics=%s -> %s", record["status"], record["metrics"], out_dir / "metrics.json")
-    value = record["metrics"].get("energy_distance", math.nan)
+    return record
+
+
+def objective(record: Dict[str, Any]) -> float:
+    """The value a sweeper optimises: the recorded energy distance, NaN when there is none."""
+    value = (record.get("metrics") or {}).get("energy_distance", math.nan)
     return float(value) if value is not None else math.nan

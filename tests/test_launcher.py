@@ -16,7 +16,7 @@ from gansweep.sweep.progress import Progress
 from gansweep.sweep.warm import gansweep_modules
 from tests.conftest import REPO, cli_env, run_cli
 
-TINY = ["arch.hidden=16", "train.iters=1", "train.batch_size=32", "train.eval_samples=200", "logger=none"]
+TINY = ["arch.hidden=16", "train.iters=1", "train.batch_size=32", "metrics.num_samples=200", "logger=none"]
 SETTINGS = {"workers": 1, "jobs_per_gpu": 1, "gpus": None, "preload": ["torch"]}
 
 
@@ -147,7 +147,7 @@ def test_points_that_raise_diverge_or_are_killed_are_recorded_and_the_sweep_goes
     assert sum(" done, " in line and "| elapsed" in line for line in lines) == 4  # one progress line per point
     assert "optim.lr=1000000.0 seed=1" in proc.stdout  # the table, printed after the sweep
     errors = "1/metrics.json, 2/metrics.json, 3/metrics.json"
-    assert lines[-1] == f"gansweep: 4 points: 1 ok, 1 diverged, 2 failed; errors in {errors} under {sweep}"
+    assert lines[-1].startswith(f"gansweep: 4 points: 1 ok, 1 diverged, 2 failed; errors in {errors} under {sweep};")
 
 
 def test_a_segfault_and_an_exit_are_recorded_and_a_finished_record_is_kept(tmp_path):

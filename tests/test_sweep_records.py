@@ -6,7 +6,7 @@ import math
 import pytest
 
 from gansweep.sweep.records import read_records, write_record
-from gansweep.sweep.table import status_line, table_rows, varying_overrides, write_summary
+from gansweep.sweep.table import status_counts, status_line, table_rows, varying_overrides, write_summary
 
 
 def record(status, overrides, **metrics):
@@ -53,7 +53,17 @@ def test_status_line_counts_and_points_at_errors(tmp_path):
     recs = [{"run": "0", "status": "ok"}, {"run": "1", "status": "diverged"}, {"run": "2", "status": "failed"}]
     line = status_line(recs, tmp_path)
     errors = "errors in 1/metrics.json, 2/metrics.json"
-    assert line == f"gansweep: 3 points: 1 ok, 1 diverged, 1 failed; {errors} under {tmp_path}"
+    assert line.startswith(f"gansweep: 3 points: 1 ok, 1 diverged, 1 failed; {errors} under {tmp_path}; ")
     assert "errors" not in status_line(recs[:1], tmp_path)
     many = [{"run": str(i), "status": "failed"} for i in range(12)]
-    assert status_line(many, tmp_path, listed=10).endswith(f"9/metrics.json and 2 more under {tmp_path}")
+    assert f"9/metrics.json and 2 more under {tmp_path};" in status_line(many, tmp_path, listed=10)
+
+
+def test_statuses_are_counted_and_unfinished_points_get_a_hint(tmp_path):
+    recs = [record("ok", ["seed=0"]), record("interrupted", ["seed=1"]), record("ok", ["seed=2"])]
+    write_record(tmp_path, recs[1])  # interrupted is a status a record may have
+    assert status_counts(recs) == {"ok": 2, "diverged": 0, "failed": 0, "interrupted": 1}
+    line = status_line([dict(r, run=str(i)) for i, r in enumerate(recs)], tmp_path)
+    assert line.startswith("gansweep: 3 points: 2 ok, 0 diverged, 0 failed, 1 interrupted")
+    assert f"gansweep-resume {tmp_path}` continues" in line and "errors" not in line
+    assert "resume.failed=rerun" in status_line([dict(record("failed", []), run="0")], tmp_path)

@@ -9,7 +9,8 @@ import pytorch_lightning as pl
 
 class Evaluation(pl.Callback):
     """Subclasses implement `compute`; values are logged as eval/<key> against generator iterations, and the
-    final ones are kept in `final_metrics` for the run's metrics.json."""
+    latest ones (the final ones once training ends) are kept in `metrics` for the run's metrics.json, and in the
+    checkpoint, so an interrupted run records the metrics it had reached."""
 
     def __init__(self, num_samples: int, every: Optional[int] = None) -> None:
         if num_samples < 1:
@@ -17,20 +18,27 @@ class Evaluation(pl.Callback):
         if every is not None and every < 1:
             raise ValueError(f"metrics.every is in generator iterations, >= 1 or null; got {every}")
         self.num_samples, self.every = num_samples, every
-        self.final_metrics: Dict[str, float] = {}
+        self.metrics: Dict[str, float] = {}
 
     def compute(self, trainer: pl.Trainer, module: Any) -> Dict[str, float]:
         """The metrics of the generator as it is now (module.sample draws from the EMA generator when kept)."""
         raise NotImplementedError
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
-        last = module.g_iters >= trainer.num_training_batches  # on_train_end evaluates the last iteration
+        last = module.g_iters >= module.last_iteration  # on_train_end evaluates the last iteration
         if self.every and module.g_iters % self.every == 0 and not last:
-            self._log(trainer, module, self.compute(trainer, module))
+            self.metrics = self.compute(trainer, module)
+            self._log(trainer, module, self.metrics)
 
     def on_train_end(self, trainer: pl.Trainer, module: Any) -> None:
-        self.final_metrics = self.compute(trainer, module)
-        self._log(trainer, module, self.final_metrics)
+        self.metrics = self.compute(trainer, module)
+        self._log(trainer, module, self.metrics)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"metrics": dict(self.metrics)}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        self.metrics = dict(state_dict["metrics"])
 
     @staticmethod
     def _log(trainer: pl.Trainer, module: Any, metrics: Dict[str, float]) -> None:
@@ -44,9 +52,9 @@ def datamodule_of(trainer: pl.Trainer) -> Any:
 
 
 def collect_metrics(callbacks: Iterable[Any]) -> Dict[str, float]:
-    """The final metrics of every evaluation callback, for metrics.json."""
+    """The latest metrics of every evaluation callback (the final ones after training), for metrics.json."""
     metrics: Dict[str, float] = {}
     for callback in callbacks:
         if isinstance(callback, Evaluation):
-            metrics.update(callback.final_metrics)
+            metrics.update(callback.metrics)
     return metrics

@@ -15,9 +15,10 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from gansweep.data.base import training_device
+from gansweep.data.stream import permutation_batches
 
 log = logging.getLogger("gansweep")
 
@@ -59,7 +60,8 @@ class ImageDataModule(pl.LightningDataModule):
     On a GPU the whole set lives on the device when it fits (`on_device=auto`), and batches are drawn there
     with no DataLoader; otherwise (or with on_device=false) a DataLoader with workers and pinned memory. On a
     CPU the tensor is indexed directly. Every epoch is a fresh permutation (sampling without replacement, as
-    the papers' loaders do).
+    the papers' loaders do), drawn from (seed, epoch) on both paths, so a resumed run continues the stream where
+    its checkpoint left it (gansweep.data.stream).
     """
 
     name = "images"
@@ -84,7 +86,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.seed, self.on_device, self.num_workers, self.dequantize = seed, on_device, num_workers, dequantize
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self.protocol = dict(protocol or {})
-        self.batch_size, self.per_step, self.steps = 64, 1, 1
+        self.batch_size, self.per_step, self.steps, self.start = 64, 1, 1, 0
         self.channels_last = False  # set by gansweep.callbacks.device.DeviceSettings on CUDA
         self.images: Optional[Tensor] = None
         self.labels: Optional[Tensor] = None
@@ -109,9 +111,10 @@ class ImageDataModule(pl.LightningDataModule):
         return None
 
     # -- Lightning -------------------------------------------------------------------------------------
-    def configure_batches(self, batch_size: int, per_step: int, steps: int) -> None:
-        """How the trainer consumes data: `per_step` real batches per generator iteration, `steps` iterations."""
-        self.batch_size, self.per_step, self.steps = batch_size, per_step, steps
+    def configure_batches(self, batch_size: int, per_step: int, steps: int, start: int = 0) -> None:
+        """How the trainer consumes data: `per_step` real batches per generator iteration, `steps` iterations from
+        iteration `start` on (a resumed run continues the stream there)."""
+        self.batch_size, self.per_step, self.steps, self.start = batch_size, per_step, steps, start
 
     def setup(self, stage: Optional[str] = None) -> None:
         if self.images is None:
@@ -135,16 +138,13 @@ class ImageDataModule(pl.LightningDataModule):
             self.images = self.images.contiguous(memory_format=torch.channels_last)
         if self._fits(device):
             self.images = self.images.to(device)
-            return DeviceBatches(self.images, self.batch_size, self.per_step, self.steps, self.seed + 1)
-        sampler = RandomSampler(
-            _Indexed(self.images),
-            num_samples=self.steps * self.per_step * self.batch_size,
-            generator=torch.Generator().manual_seed(self.seed + 1),
-        )
+            return DeviceBatches(self.images, self.batch_size, self.per_step, self.steps, self.seed + 1, self.start)
+        take = self.per_step * self.batch_size
         return DataLoader(
             _Indexed(self.images),
-            batch_size=self.per_step * self.batch_size,
-            sampler=sampler,
+            batch_size=take,
+            sampler=StreamSampler(len(self.images), take, self.start, self.steps, self.seed + 1),
+            generator=torch.Generator().manual_seed(self.seed),  # workers' base seed, never the global generator
             num_workers=self.num_workers,
             pin_memory=device.type == "cuda",
             drop_last=True,
@@ -201,33 +201,34 @@ class ImageDataModule(pl.LightningDataModule):
 
 
 class DeviceBatches:
-    """`steps` items of [per_step, batch, C, H, W] uint8, indexed on the images' own device: every epoch a
-    fresh permutation drawn there, so no host round trip and no synchronisation."""
+    """`steps` items of [per_step, batch, C, H, W] uint8 from item `start` on, indexed on the images' own device:
+    every epoch a fresh permutation drawn there, so no host round trip and no synchronisation."""
 
-    def __init__(self, images: Tensor, batch_size: int, per_step: int, steps: int, seed: int) -> None:
+    def __init__(self, images: Tensor, batch_size: int, per_step: int, steps: int, seed: int, start: int = 0) -> None:
         self.images, self.batch_size, self.per_step, self.steps = images, batch_size, per_step, steps
-        self.generator = torch.Generator(device=images.device).manual_seed(seed)
+        self.seed, self.start = seed, start
 
     def __len__(self) -> int:
         return self.steps
 
     def __iter__(self) -> Iterator[Tensor]:
-        n, take = len(self.images), self.per_step * self.batch_size
-        order, pos = self._permutation(), 0
-        for _ in range(self.steps):
-            parts = []
-            need = take
-            while need:
-                if pos == n:
-                    order, pos = self._permutation(), 0
-                k = min(need, n - pos)
-                parts.append(order[pos : pos + k])
-                pos, need = pos + k, need - k
-            idx = parts[0] if len(parts) == 1 else torch.cat(parts)
+        take = self.per_step * self.batch_size
+        for idx in permutation_batches(len(self.images), take, self.start, self.steps, self.seed, self.images.device):
             yield self.images[idx].view(self.per_step, self.batch_size, *self.images.shape[1:])
 
-    def _permutation(self) -> Tensor:
-        return torch.randperm(len(self.images), generator=self.generator, device=self.images.device)
+
+class StreamSampler(Sampler[int]):
+    """The DataLoader path's indices: the same stream as DeviceBatches, drawn on the CPU in the main process."""
+
+    def __init__(self, n: int, take: int, start: int, steps: int, seed: int) -> None:
+        self.n, self.take, self.start, self.steps, self.seed = n, take, start, steps, seed
+
+    def __len__(self) -> int:
+        return self.steps * self.take
+
+    def __iter__(self) -> Iterator[int]:
+        for idx in permutation_batches(self.n, self.take, self.start, self.steps, self.seed, torch.device("cpu")):
+            yield from idx.tolist()
 
 
 class _Indexed(Dataset):

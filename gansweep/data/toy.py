@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from gansweep.data.base import training_device
+from gansweep.data.stream import item_generator
 
 
 class Distribution(Protocol):
@@ -80,17 +81,30 @@ TOYS: Dict[str, Callable[[], Distribution]] = {
 
 
 class RealBatches:
-    """`steps` items, each `per_step` real batches stacked as [per_step, batch_size, 2]: one per G iteration."""
+    """`steps` items from item `start` on, each `per_step` real batches stacked as [per_step, batch_size, 2]: one
+    per G iteration. Item i is drawn with its own generator seeded from (seed, i) (gansweep.data.stream), so a
+    resumed run continues the stream."""
 
-    def __init__(self, draw: Callable[[int], Tensor], batch_size: int, per_step: int, steps: int) -> None:
+    def __init__(
+        self,
+        draw: Callable[[int, torch.Generator], Tensor],
+        batch_size: int,
+        per_step: int,
+        steps: int,
+        seed: int,
+        start: int = 0,
+        device: torch.device | str = "cpu",
+    ) -> None:
         self.draw, self.batch_size, self.per_step, self.steps = draw, batch_size, per_step, steps
+        self.seed, self.start, self.device = seed, start, device
 
     def __len__(self) -> int:
         return self.steps
 
     def __iter__(self) -> Iterator[Tensor]:
-        for _ in range(self.steps):
-            yield self.draw(self.per_step * self.batch_size).view(self.per_step, self.batch_size, -1)
+        for index in range(self.start, self.start + self.steps):
+            generator = item_generator(self.seed, index, self.device)
+            yield self.draw(self.per_step * self.batch_size, generator).view(self.per_step, self.batch_size, -1)
 
 
 class ToyDataModule(pl.LightningDataModule):
@@ -110,13 +124,14 @@ class ToyDataModule(pl.LightningDataModule):
         self.distribution = TOYS[name]()
         self.modes: Optional[Tensor] = self.distribution.modes
         self.mode_std: Optional[float] = self.distribution.std
-        self.batch_size, self.per_step, self.steps = 256, 1, 1
+        self.batch_size, self.per_step, self.steps, self.start = 256, 1, 1, 0
         self._points: Optional[Tensor] = None
         self._reference: Optional[Tensor] = None
 
-    def configure_batches(self, batch_size: int, per_step: int, steps: int) -> None:
-        """How the trainer consumes data: `per_step` real batches per generator iteration, `steps` iterations."""
-        self.batch_size, self.per_step, self.steps = batch_size, per_step, steps
+    def configure_batches(self, batch_size: int, per_step: int, steps: int, start: int = 0) -> None:
+        """How the trainer consumes data: `per_step` real batches per generator iteration, `steps` iterations from
+        iteration `start` on (a resumed run continues the stream there)."""
+        self.batch_size, self.per_step, self.steps, self.start = batch_size, per_step, steps, start
 
     def setup(self, stage: Optional[str] = None) -> None:
         if self.n_points is not None and self._points is None:
@@ -125,13 +140,11 @@ class ToyDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> RealBatches:
         """Batches drawn on the training device (no host-to-device copy per step)."""
         device = training_device(self)
-        generator = torch.Generator(device=device).manual_seed(self.seed + 1)
-        if self._points is None:
-            draw = lambda n: self.distribution.sample(n, generator)  # noqa: E731
-        else:
+        draw: Callable[[int, torch.Generator], Tensor] = self.distribution.sample
+        if self._points is not None:
             points = self._points.to(device)
-            draw = lambda n: points[torch.randint(len(points), (n,), generator=generator, device=device)]  # noqa: E731
-        return RealBatches(draw, self.batch_size, self.per_step, self.steps)
+            draw = lambda n, gen: points[torch.randint(len(points), (n,), generator=gen, device=device)]  # noqa: E731
+        return RealBatches(draw, self.batch_size, self.per_step, self.steps, self.seed + 1, self.start, device)
 
     def reference(self, n: int) -> Tensor:
         """A fresh sample of the true distribution (seeded, not the training set), for sample-based distances;

@@ -21,7 +21,7 @@ from gansweep.sweep.gpus import visible_gpus
 from gansweep.sweep.leases import Leases
 from gansweep.sweep.outcome import record_stamp, settle
 from gansweep.sweep.plan import plan_launch
-from gansweep.sweep.pool import Ended, PointPool
+from gansweep.sweep.pool import Ended, PointPool, SweepStopped, stop_on_signals
 from gansweep.sweep.progress import Progress
 from gansweep.sweep.table import varying_overrides
 from gansweep.sweep.warm import preload_list
@@ -66,7 +66,15 @@ def launch(
         log.info(progress.finished(ended.spec.num, status, ended.end - ended.start, point, len(pool.running)))
         _append_job_line(sweep_dir, ended, status)
 
-    pool.run(specs, on_end)
+    try:
+        with stop_on_signals():
+            pool.run(specs, on_end)
+    except SweepStopped as stopped:
+        log.warning(
+            f"{stopped}: its running points were stopped (each saved a checkpoint and recorded itself as "
+            f"interrupted); `gansweep-resume {sweep_dir}` finishes the sweep"
+        )
+        raise SystemExit(128 + stopped.signum) from None
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
 

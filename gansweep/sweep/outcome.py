@@ -49,7 +49,7 @@ def settle(ended: Ended, callbacks: Any) -> Tuple[JobReturn, str]:
     run_dir = Path(spec.run_dir)
     kind, payload = ended.message or (None, None)
     result: Optional[JobResult] = payload if kind == "result" else None
-    if record_stamp(run_dir) == spec.record_stamp:  # this run wrote no record
+    if _unrecorded(run_dir, spec.record_stamp, result):
         write_record(run_dir, _failed_record(ended, _failure(ended, result)))
     if result is not None:
         job_return = _job_return(spec.config, result.status, result.value, result.task_name, result.working_dir)
@@ -59,6 +59,18 @@ def settle(ended: Ended, callbacks: Any) -> Tuple[JobReturn, str]:
     job_return = _job_return(spec.config, JobStatus.COMPLETED, math.nan, task_name, os.getcwd())
     _job_end(callbacks, spec.config, job_return)
     return job_return, _status(run_dir)
+
+
+def _unrecorded(run_dir: Path, stamp_before: Optional[Tuple[int, int]], result: Optional[JobResult]) -> bool:
+    """Whether this attempt ended without a record of its own. A record from an earlier attempt that the task
+    returned over was left on purpose (a finished point skipped, a folder of another point refused); one the
+    process died over stands unless it says the point finished."""
+    stamp = record_stamp(run_dir)
+    if stamp is None:
+        return True
+    if stamp != stamp_before:  # the point wrote its own record
+        return False
+    return result is None and _status(run_dir) not in ("ok", "diverged")
 
 
 def _failure(ended: Ended, result: Optional[JobResult]) -> Tuple[str, Dict[str, Any]]:

@@ -5,18 +5,53 @@ A point that ends frees its lease at once and the next point starts on it, whate
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import signal
+import threading
 import time
 from dataclasses import dataclass, replace
 from multiprocessing import connection, forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+from gansweep.signals import STOP_SIGNALS
 from gansweep.sweep.child import PointSpec, run_point
 from gansweep.sweep.leases import Leases
 
-STOP_GRACE_S = 10.0  # after SIGTERM, how long a point may take to stop before it is killed
+STOP_GRACE_S = 30.0  # after SIGTERM, how long a point may take to checkpoint and stop (SLURM's default KillWait)
+
+
+class SweepStopped(BaseException):
+    """A stop signal reached the sweep's own process (Ctrl-C aside): the running points are stopped."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"the sweep received {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """While the pool runs, SIGTERM/SIGUSR1/SIGUSR2 raise SweepStopped in the sweep's process (once; later ones are
+    ignored while the points stop), so every running point is sent SIGTERM and records itself as interrupted."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised: List[int] = []
+
+    def handle(signum: int, frame: object) -> None:
+        if not raised:
+            raised.append(signum)
+            raise SweepStopped(signum)
+
+    signums = [getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, handle) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @dataclass

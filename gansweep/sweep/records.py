@@ -1,14 +1,14 @@
-"""metrics.json: the one record every run leaves, whatever happened to it (ok, diverged or failed)."""
+"""metrics.json: the one record every run leaves, whatever happened to it (ok, diverged, failed or interrupted)."""
 
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 METRICS_FILE = "metrics.json"
-STATUSES = ("ok", "diverged", "failed")
+STATUSES = ("ok", "diverged", "failed", "interrupted")  # interrupted: stopped by a signal, resumable
 
 
 def _json_safe(value: Any) -> Any:
@@ -48,6 +48,12 @@ def write_record(run_dir: Path, record: Dict[str, Any]) -> Path:
     tmp.write_text(json.dumps(_json_safe(record), indent=2, sort_keys=False) + "\n")
     tmp.replace(path)
     return path
+
+
+def read_record(run_dir: Path) -> Optional[Dict[str, Any]]:
+    """A run folder's metrics.json, or None when it has none yet (never run, or still running)."""
+    path = Path(run_dir) / METRICS_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def read_records(sweep_dir: Path) -> List[Dict[str, Any]]:

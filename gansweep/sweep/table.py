@@ -54,14 +54,24 @@ def render_markdown(rows: Sequence[Dict[str, str]]) -> str:
     return "\n".join([header, rule] + [line(r) for r in rows])
 
 
+def status_counts(records: Sequence[Dict[str, Any]]) -> Dict[str, int]:
+    """How many points ended in each status: ok, diverged and failed always, others only when a point has them."""
+    statuses = [rec.get("status", "?") for rec in records]
+    return {s: statuses.count(s) for s in (*STATUSES, "?") if s in statuses or s in ("ok", "diverged", "failed")}
+
+
 def status_line(records: Sequence[Dict[str, Any]], sweep_dir: Path, listed: int = 10) -> str:
-    """One line: how many points ended ok, diverged and failed, and the records holding the others' errors."""
-    counts = {status: sum(rec.get("status") == status for rec in records) for status in STATUSES}
+    """One line: how many points ended ok, diverged, failed (and interrupted), where the errors are, how to finish."""
+    counts = status_counts(records)
     line = f"gansweep: {len(records)} points: " + ", ".join(f"{n} {status}" for status, n in counts.items())
-    bad = [f"{rec['run']}/{METRICS_FILE}" for rec in records if rec.get("status") != "ok"]
+    bad = [f"{rec['run']}/{METRICS_FILE}" for rec in records if rec.get("status") in ("diverged", "failed")]
     if bad:
         more = f" and {len(bad) - listed} more" if len(bad) > listed else ""
         line += f"; errors in {', '.join(bad[:listed])}{more} under {sweep_dir}"
+    if counts.get("interrupted"):
+        line += f"; `gansweep-resume {sweep_dir}` continues the interrupted points"
+    if counts["failed"]:
+        line += f"; `gansweep-resume {sweep_dir} resume.failed=rerun` (or =resume) retries the failed ones"
     return line
 
 
