@@ -19,6 +19,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig
 
+from gansweep.signals import stop_requested
+
 FAULTS_ENV = "GANSWEEP_TEST_FAULTS"  # e.g. "1:raise,3:sigkill": hydra.job.num -> what that point does
 
 
@@ -98,3 +100,19 @@ class RecordLease(pl.Callback):
             "pid": os.getpid(),
         }
         (Path(HydraConfig.get().runtime.output_dir) / "lease.json").write_text(json.dumps(seen))
+
+
+class HoldAt(pl.Callback):
+    """At the end of generator iteration `at` of the grid point whose `point` (e.g. ${seed} or ${hydra:job.num}) is
+    `only_point`, unless `marker` exists, writes it (the process id and SLURM job id) and waits, up to a minute, for a
+    stop signal: the test signals a point known to be mid-way."""
+
+    def __init__(self, at: int, marker: str, point: Any = None, only_point: Any = None) -> None:
+        self.at, self.marker, self.active = at, Path(marker), only_point is None or str(point) == str(only_point)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
+        if self.active and module.g_iters == self.at and not self.marker.exists():  # a resumed attempt runs on
+            self.marker.write_text(json.dumps({"pid": os.getpid(), "slurm_job_id": os.environ.get("SLURM_JOB_ID")}))
+            deadline = time.monotonic() + 60
+            while not stop_requested() and time.monotonic() < deadline:
+                time.sleep(0.05)

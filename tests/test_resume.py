@@ -34,23 +34,6 @@ class SignalAt(pl.Callback):
             os.kill(os.getpid(), self.signum)
 
 
-class HoldAt(pl.Callback):
-    """At the end of generator iteration `at` (of grid point `only_seed`) creates `marker` and waits, up to a minute,
-    for a stop signal: the test then signals the sweep around a point known to be mid-way."""
-
-    def __init__(self, at: int, marker: str, seed: int = 0, only_seed: int | None = None) -> None:
-        self.at, self.marker, self.active = at, Path(marker), only_seed in (None, seed)
-
-    def on_train_batch_end(self, trainer, module, *args):
-        from gansweep.signals import stop_requested
-
-        if self.active and module.g_iters == self.at:
-            self.marker.touch()
-            deadline = time.monotonic() + 60
-            while not stop_requested() and time.monotonic() < deadline:
-                time.sleep(0.05)
-
-
 class FailOnce(pl.Callback):
     """Raises at generator iteration `at` unless `marker` exists (then creates it): a failure a retry gets past."""
 
@@ -291,8 +274,8 @@ def test_a_sweep_resumes_with_gansweep_resume(tmp_path):
     """The sweep's own process is stopped (SIGTERM) while its second point is mid-way: the launcher stops that point,
     which checkpoints and records itself as interrupted; gansweep-resume skips the first and continues the second."""
     sweep, marker = tmp_path / "sweep", tmp_path / "mid-way"
-    hold = [f"+callbacks.hold._target_={__name__}.HoldAt", "+callbacks.hold.at=4", "+callbacks.hold.only_seed=1"]
-    hold += ["+callbacks.hold.seed=${seed}", f"+callbacks.hold.marker={marker}"]
+    hold = ["+callbacks.hold._target_=tests.helpers.HoldAt", "+callbacks.hold.at=4", "+callbacks.hold.only_point=1"]
+    hold += ["+callbacks.hold.point=${seed}", f"+callbacks.hold.marker={marker}"]
     args = ["-m", "seed=0,1", *TINY, "train.iters=8", "logger=none", *hold, f"hydra.sweep.dir={sweep}"]
     env = dict(cli_env(), PYTHONPATH=str(REPO))
     gansweep = str(Path(sys.executable).with_name("gansweep"))

@@ -8,7 +8,7 @@ import logging
 import os
 import pickle
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
@@ -87,6 +87,15 @@ def _compose(
     context: bytes,
     concurrency: int,
 ) -> PointSpec:
+    """What the point's process needs: its config, folder and the record it starts from."""
+    sweep_config, run_dir = point_config(hydra_context, config, overrides, num)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return PointSpec(num, sweep_config, str(run_dir), record_stamp(run_dir), context, os.getcwd(), concurrency)
+
+
+def point_config(
+    hydra_context: HydraContext, config: DictConfig, overrides: Sequence[str], num: int
+) -> Tuple[DictConfig, Path]:
     """The point's config as Hydra's basic launcher composes it, and the run folder run_job will give it."""
     sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
     with open_dict(sweep_config):
@@ -95,8 +104,7 @@ def _compose(
     run_dir = _run_dir(sweep_config)
     with read_write(sweep_config.hydra.runtime), open_dict(sweep_config.hydra.runtime):
         sweep_config.hydra.runtime.output_dir = str(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return PointSpec(num, sweep_config, str(run_dir), record_stamp(run_dir), context, os.getcwd(), concurrency)
+    return sweep_config, run_dir
 
 
 def _run_dir(sweep_config: DictConfig) -> Path:

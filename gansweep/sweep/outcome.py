@@ -49,19 +49,19 @@ def settle(ended: Ended, callbacks: Any) -> Tuple[JobReturn, str]:
     run_dir = Path(spec.run_dir)
     kind, payload = ended.message or (None, None)
     result: Optional[JobResult] = payload if kind == "result" else None
-    if _unrecorded(run_dir, spec.record_stamp, result):
+    if unrecorded(run_dir, spec.record_stamp, returned=result is not None):
         write_record(run_dir, _failed_record(ended, _failure(ended, result)))
     if result is not None:
-        job_return = _job_return(spec.config, result.status, result.value, result.task_name, result.working_dir)
-        return job_return, _status(run_dir)
+        job_return = job_return_for(spec.config, result.status, result.value, result.task_name, result.working_dir)
+        return job_return, record_status(run_dir)
     # The process never got to return: answer for it as the task answers for a failed point, so the sweep goes on.
     task_name = JobRuntime.instance().get("name")
-    job_return = _job_return(spec.config, JobStatus.COMPLETED, math.nan, task_name, os.getcwd())
-    _job_end(callbacks, spec.config, job_return)
-    return job_return, _status(run_dir)
+    job_return = job_return_for(spec.config, JobStatus.COMPLETED, math.nan, task_name, os.getcwd())
+    job_end(callbacks, spec.config, job_return)
+    return job_return, record_status(run_dir)
 
 
-def _unrecorded(run_dir: Path, stamp_before: Optional[Tuple[int, int]], result: Optional[JobResult]) -> bool:
+def unrecorded(run_dir: Path, stamp_before: Optional[Tuple[int, int]], returned: bool) -> bool:
     """Whether this attempt ended without a record of its own. A record from an earlier attempt that the task
     returned over was left on purpose (a finished point skipped, a folder of another point refused); one the
     process died over stands unless it says the point finished."""
@@ -70,7 +70,7 @@ def _unrecorded(run_dir: Path, stamp_before: Optional[Tuple[int, int]], result: 
         return True
     if stamp != stamp_before:  # the point wrote its own record
         return False
-    return result is None and _status(run_dir) not in ("ok", "diverged")
+    return not returned and record_status(run_dir) not in ("ok", "diverged")
 
 
 def _failure(ended: Ended, result: Optional[JobResult]) -> Tuple[str, Dict[str, Any]]:
@@ -86,22 +86,28 @@ def _failure(ended: Ended, result: Optional[JobResult]) -> Tuple[str, Dict[str, 
 
 
 def _failed_record(ended: Ended, failure: Tuple[str, Dict[str, Any]]) -> Dict[str, Any]:
-    config: DictConfig = ended.spec.config
-    log_path = os.path.join(ended.spec.run_dir, CONSOLE_LOG)
     text, fields = failure
+    log_path = os.path.join(ended.spec.run_dir, CONSOLE_LOG)
+    return lost_record(ended.spec.config, f"{text}; its output: {log_path}", ended.end - ended.start, log_path, fields)
+
+
+def lost_record(
+    config: DictConfig, error: str, wall_time_s: Optional[float], log_path: str, fields: Dict[str, Any]
+) -> Dict[str, Any]:
+    """The record a launcher writes for a point that could not write its own: failed, how, and where its output is."""
     record = new_record(config.hydra, config.get("seed"))
     record.update(
         status="failed",
-        error=f"{text}; its output: {log_path}",
+        error=error,
         g_iters=None,  # unknown: the process could not say
-        wall_time_s=round(ended.end - ended.start, 3),
+        wall_time_s=round(wall_time_s, 3) if wall_time_s is not None else None,
         log=log_path,
         **fields,
     )
     return record
 
 
-def _job_return(config: DictConfig, status: JobStatus, value: Any, task_name: Any, working_dir: Any) -> JobReturn:
+def job_return_for(config: DictConfig, status: JobStatus, value: Any, task_name: Any, working_dir: Any) -> JobReturn:
     """The JobReturn run_job would give, built from the parent's copy of the point's config."""
     task_cfg = copy.deepcopy(config)
     with open_dict(task_cfg):
@@ -118,7 +124,7 @@ def _job_return(config: DictConfig, status: JobStatus, value: Any, task_name: An
     return job_return
 
 
-def _job_end(callbacks: Any, config: DictConfig, job_return: JobReturn) -> None:
+def job_end(callbacks: Any, config: DictConfig, job_return: JobReturn) -> None:
     """Hydra's on_job_end for a point whose own process could not call it, with its config current as in run_job."""
     saved = HydraConfig.instance().cfg
     HydraConfig.instance().set_config(config)
@@ -128,7 +134,7 @@ def _job_end(callbacks: Any, config: DictConfig, job_return: JobReturn) -> None:
         HydraConfig.instance().cfg = saved
 
 
-def _status(run_dir: Path) -> str:
+def record_status(run_dir: Path) -> str:
     try:
         return str(json.loads((run_dir / METRICS_FILE).read_text()).get("status", "?"))
     except (OSError, ValueError):

@@ -1,7 +1,8 @@
-"""The `hydra/launcher=gansweep` config, registered in Hydra's ConfigStore when Hydra scans its plugins."""
+"""The `hydra/launcher=gansweep` and `hydra/launcher=slurm` configs, registered in Hydra's ConfigStore when Hydra
+scans its plugins."""
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -20,3 +21,39 @@ class GansweepLauncherConf:
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="gansweep", node=GansweepLauncherConf, provider="gansweep")
+
+
+# hydra/launcher=slurm: one SLURM array task per grid point. Every key is hydra-submitit-launcher's
+# (hydra.launcher.partition=gpu hydra.launcher.account=lab ...); these are gansweep's defaults.
+SLURM_DEFAULTS: Dict[str, Any] = {
+    "_target_": "hydra_plugins.gansweep_launcher.slurm.GansweepSlurmLauncher",
+    "nodes": 1,
+    "tasks_per_node": 1,  # one process per point: gansweep trains a point on one device
+    "gpus_per_node": 1,  # null on a CPU partition
+    "cpus_per_task": 4,  # the data sits on the GPU; raise it for CPU-side decoding or evaluation
+    "mem_gb": 32,
+    "timeout_min": 240,  # per attempt: a longer point is requeued and continues from its checkpoint
+    "max_num_timeout": 3,  # requeues after a time limit (preemptions are requeued without limit)
+    "signal_delay_s": 120,  # SIGUSR2 this long before the limit: finish the iteration, checkpoint, requeue
+    "array_parallelism": 256,  # points running at once
+    "partition": None,
+    "account": None,
+    "qos": None,
+}
+
+
+def _slurm_node() -> Dict[str, Any]:
+    """Every key of hydra-submitit-launcher's submitit_slurm, with gansweep's defaults, as a plain dict: a node of
+    its dataclass would not pickle for the local launcher once Hydra's plugin scan has imported that module again."""
+    try:
+        from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+    except ImportError:  # choosing it then fails with the install command (slurm.GansweepSlurmLauncher)
+        return dict(SLURM_DEFAULTS)
+    from omegaconf import OmegaConf
+
+    base = OmegaConf.to_container(OmegaConf.structured(SlurmQueueConf))
+    assert isinstance(base, dict)
+    return {**base, **SLURM_DEFAULTS}
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="slurm", node=_slurm_node(), provider="gansweep")

@@ -1,0 +1,203 @@
+"""`hydra/launcher=slurm` against a real one-node SLURM (tests/slurm_cluster.py): a 2x2 grid with one point that
+raises and one that is preempted mid-run (SIGUSR2, what SLURM sends before a time limit); submitit requeues it and it
+ends ok, its generator iterations continuing from the checkpoint. Asserts on what the jobs wrote, never on job states.
+
+Where SLURM cannot start, the test fails when GANSWEEP_REQUIRE_SLURM=1 (.ci/run sets it) and is skipped otherwise."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Iterator
+
+import pytest
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobStatus
+from omegaconf import open_dict
+from submitit.core.utils import UncompletedJobError
+
+from gansweep.sweep.outcome import record_stamp
+from gansweep.sweep.records import read_record, write_record
+from gansweep.sweep.slurm import gather
+from tests.conftest import REPO, cli_env, compose_config, run_cli
+from tests.slurm_cluster import SlurmCluster, SlurmUnavailable
+
+REQUIRE_ENV = "GANSWEEP_REQUIRE_SLURM"
+TINY = ["arch.hidden=16", "train.batch_size=32", "train.n_critic=2", "metrics.num_samples=200"]
+# the test cluster has no GPUs and little memory; one CPU per point runs two points at once on two cores
+RESOURCES = ["hydra.launcher.gpus_per_node=null", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        cluster.start()
+    except SlurmUnavailable as err:
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"SLURM could not start ({REQUIRE_ENV}=1): {err}")
+        pytest.skip(f"SLURM could not start: {err}. {REQUIRE_ENV}=1 makes this a failure, as in CI")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"{path} never appeared (sweep exit code {proc.poll()})")
+        time.sleep(0.2)
+
+
+def hurry_requeued(slurm: SlurmCluster, job_id: str, timeout_s: float = 60) -> None:
+    """SLURM holds a requeued job for about two minutes (BeginTime); let it start now. Fails while it still runs."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            slurm.run("scontrol", "update", f"JobId={job_id}", "StartTime=now")
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def steps(run_dir: Path) -> list:
+    with open(run_dir / "logs" / "metrics.csv") as fh:
+        return [int(row["step"]) for row in csv.DictReader(fh) if row.get("train/critic")]
+
+
+def test_a_grid_runs_on_slurm_survives_a_failing_point_and_a_preempted_one_resumes(slurm, tmp_path):
+    sweep, marker = tmp_path / "sweep", tmp_path / "held"
+    hold = ["+callbacks.hold._target_=tests.helpers.HoldAt", "+callbacks.hold.at=4", f"+callbacks.hold.marker={marker}"]
+    hold += ["+callbacks.hold.point=${hydra:job.num}", "+callbacks.hold.only_point=2"]
+    fault = ["+callbacks.fault._target_=tests.helpers.Fault"]
+    grid = ["seed=0,1", "optim.lr=1e-4,2e-4", "train.iters=8", "train.log_every=2"]
+    args = ["-m", "hydra/launcher=slurm", *RESOURCES, *grid, *TINY, *hold, *fault, f"hydra.sweep.dir={sweep}"]
+    env = dict(slurm.env, **{k: v for k, v in cli_env().items() if k != "SLURM_CONF"})
+    env.update(PYTHONPATH=str(REPO), GANSWEEP_TEST_FAULTS="1:raise")
+    gansweep = str(Path(sys.executable).with_name("gansweep"))
+    proc = subprocess.Popen(
+        [gansweep, *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_for(marker, proc, timeout_s=240)  # point 2 is mid-way, inside its SLURM job
+        job_id = json.loads(marker.read_text())["slurm_job_id"]
+        assert job_id, "the held point did not run inside a SLURM job"
+        slurm.run("scancel", "--signal=USR2", job_id)  # preemption notice: checkpoint, record, submitit requeues
+        hurry_requeued(slurm, job_id)
+        output = proc.communicate(timeout=300)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            subprocess.run(["scancel", "--user=root"], env=slurm.env, timeout=30)
+
+    assert proc.returncode == 0, output[-4000:]
+    records = {n: json.loads((sweep / n / "metrics.json").read_text()) for n in "0123"}
+    assert {n: r["status"] for n, r in records.items()} == {"0": "ok", "1": "failed", "2": "ok", "3": "ok"}
+    assert "test fault raised on purpose" in records["1"]["error"]
+    for n in "023":
+        assert records[n]["g_iters"] == 8 and records[n]["metrics"]["energy_distance"] > 0
+        assert (sweep / n / "checkpoints" / "last.ckpt").is_file()
+    assert records["2"]["resumed_from"] == 4  # requeued: continued from its checkpoint, not from scratch
+    assert records["0"]["resumed_from"] is None
+    assert steps(sweep / "2") == [2, 4, 6, 8] == steps(sweep / "0")  # each curve row once
+    assert any((sweep / ".submitit").iterdir())  # submitted through submitit
+    assert output.rstrip().splitlines()[-1].startswith("gansweep: 4 points: 3 ok, 0 diverged, 1 failed")
+
+
+def test_slurm_resources_reach_sbatch(slurm, tmp_path):
+    """gansweep's defaults and the user's settings end up in the sbatch script submitit writes."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "hydra/launcher=slurm", *RESOURCES, "seed=0", *TINY, "train.iters=1", "logger=none"]
+    args += ["hydra.launcher.partition=debug", "hydra.launcher.timeout_min=7", f"hydra.sweep.dir={sweep}"]
+    env = dict(slurm.env, PYTHONPATH=str(REPO))
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("gansweep")), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert json.loads((sweep / "0" / "metrics.json").read_text())["status"] == "ok"
+    script = next((sweep / ".submitit").rglob("*_submission.sh")).read_text()
+    for line in ("--partition=debug", "--time=7", "--cpus-per-task=1", "--ntasks-per-node=1", "--signal=USR2@120"):
+        assert line in script
+    assert "--gpus-per-node" not in script and "--mem=1GB" in script
+
+
+def test_without_submitit_the_launcher_says_what_to_install():
+    code = (
+        "import sys; sys.modules['hydra_plugins.hydra_submitit_launcher.submitit_launcher'] = None\n"
+        "from hydra_plugins.gansweep_launcher.slurm import GansweepSlurmLauncher\n"
+        "GansweepSlurmLauncher(partition='x')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and 'pip install "gansweep[slurm]"' in proc.stderr
+
+
+class LostJob:
+    """A submitit job that ended without a result, as an out-of-memory kill or a refused requeue leaves it."""
+
+    job_id = "7_1"
+    paths = SimpleNamespace(stdout=Path("/cluster/.submitit/7_1/7_1_0_log.out"))
+
+    def results(self) -> list:
+        raise UncompletedJobError("Job 7_1 (task: 0) has not produced any output (state: OUT_OF_MEMORY)\nmore")
+
+
+def gather_lost(run_dir: Path, stamp, overrides: list) -> tuple:
+    """gather() on a LostJob, for the point of `overrides` with its full config (task keys and hydra), as composed."""
+    config = compose_config(overrides, out_dir=run_dir, multirun=True)
+    with open_dict(config):
+        config.hydra = HydraConfig.instance().cfg.hydra
+    ended: list = []
+    callbacks = SimpleNamespace(on_job_end=lambda config, job_return: ended.append(job_return))
+    return gather(LostJob(), config, run_dir, stamp, callbacks), ended
+
+
+def test_a_job_lost_without_a_result_is_recorded_as_failed(tmp_path):
+    job_return, ended = gather_lost(tmp_path, record_stamp(tmp_path), ["seed=3"])
+    assert job_return.status == JobStatus.COMPLETED and math.isnan(job_return.return_value) and ended == [job_return]
+    record = read_record(tmp_path)
+    assert record is not None and record["status"] == "failed" and record["seed"] == 3
+    assert record["error"].startswith("SLURM job 7_1 ended without a result (UncompletedJobError: Job 7_1 (task: 0)")
+    assert record["log"] == "/cluster/.submitit/7_1/7_1_0_log.out" and record["log"] in record["error"]
+
+
+@pytest.mark.parametrize("status", ["interrupted", "ok"])
+def test_a_lost_job_never_replaces_what_the_point_recorded(tmp_path, status):
+    """interrupted: the point recorded itself before submitit refused to requeue it; ok: an earlier attempt finished
+    and this one (skipping it) was lost."""
+    before = {"status": status, "g_iters": 4, "metrics": {}, "overrides": []}
+    stamp = record_stamp(tmp_path)
+    if status == "ok":
+        write_record(tmp_path, before)
+        stamp = record_stamp(tmp_path)
+    else:
+        write_record(tmp_path, before)  # written during the job, after the launcher took its stamp
+    gather_lost(tmp_path, stamp, [])
+    assert read_record(tmp_path) == before
+
+
+def test_hydra_submitit_local_launcher_still_records_every_point(tmp_path):
+    """Isolation and records live in the task, so Hydra's other launchers keep them: a raising point is recorded."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "hydra/launcher=submitit_local", "seed=0,1", *TINY, "train.iters=2", "logger=none"]
+    args += ["+callbacks.fault._target_=tests.helpers.Fault", f"hydra.sweep.dir={sweep}"]
+    env = dict(cli_env(), PYTHONPATH=str(REPO), GANSWEEP_TEST_FAULTS="1:raise")
+    proc = run_cli(args, cwd=tmp_path, env=env, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    statuses = [json.loads((sweep / n / "metrics.json").read_text())["status"] for n in "01"]
+    assert statuses == ["ok", "failed"]
