@@ -46,6 +46,7 @@ class GANModule(pl.LightningModule):
             constraint.prepare(self.critic)
         self.optimizer_factories, self.scheduler_factory = optimizers, scheduler
         self.generator_batch_size, self.log_every = generator_batch_size, log_every
+        self.latest_curves: Dict[str, float] = {}  # the last logged train/* values
         self.ema_generator = (
             AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True) if ema else None
         )
@@ -152,13 +153,14 @@ class GANModule(pl.LightningModule):
         return self.diverged_at is not None
 
     def _log_curves(self, logs: Dict[str, Tensor]) -> None:
-        """Straight to the logger with step = generator iterations (Lightning's step counts every optimizer step)."""
-        if self.logger is None:
-            return
+        """Straight to the logger with step = generator iterations (Lightning's step counts every optimizer step);
+        kept in `latest_curves` for the progress bar."""
         grads = [p.grad.norm() for p in self.critic.parameters() if p.grad is not None]
         if grads:  # still the last critic step's gradients: the generator step does not touch them
             logs["critic_grad_norm"] = torch.linalg.vector_norm(torch.stack(grads))
-        self.logger.log_metrics({f"train/{k}": v.item() for k, v in logs.items()}, step=self.g_iters)
+        self.latest_curves = {f"train/{k}": v.item() for k, v in logs.items()}
+        if self.logger is not None:
+            self.logger.log_metrics(self.latest_curves, step=self.g_iters)
 
     def _optimizers(self) -> List[Any]:
         return _as_list(self.optimizers())

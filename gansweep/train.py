@@ -32,9 +32,15 @@ def build_constraints(cfg: DictConfig) -> List[Any]:
     return instantiate_entries(cfg.constraint)
 
 
-def fit(cfg: DictConfig, out_dir: Path, record: Dict[str, Any], checkpoint: Optional[Dict[str, Any]] = None) -> None:
-    """Train one grid point, from `checkpoint` when given; `record` receives g_iters and metrics even when fitting
-    fails, then the status."""
+def fit(
+    cfg: DictConfig,
+    out_dir: Path,
+    record: Dict[str, Any],
+    checkpoint: Optional[Dict[str, Any]] = None,
+    progress: bool = False,
+) -> None:
+    """Train one grid point, from `checkpoint` when given (with a progress bar when `progress`); `record` receives
+    g_iters and metrics even when fitting fails, then the status."""
     check_train(cfg.train)  # before the heavy imports: a wrong range fails at once
     import pytorch_lightning as pl
     from hydra.utils import instantiate
@@ -43,6 +49,7 @@ def fit(cfg: DictConfig, out_dir: Path, record: Dict[str, Any], checkpoint: Opti
     from gansweep.callbacks.checkpoint import STATE_KEY
     from gansweep.callbacks.device import DeviceSettings
     from gansweep.callbacks.evaluation import collect_metrics
+    from gansweep.callbacks.progress import IterationProgress
     from gansweep.callbacks.restore import RestoreTraining
     from gansweep.callbacks.stop import Interrupted, StopOnSignal
     from gansweep.module import GANModule
@@ -70,6 +77,7 @@ def fit(cfg: DictConfig, out_dir: Path, record: Dict[str, Any], checkpoint: Opti
         DeviceSettings(cfg.train.tf32, cfg.train.channels_last),
         *instantiate_entries({"metrics": cfg.metrics}),  # before the others: its numbers survive a later failure
         *instantiate_entries(cfg.callbacks),
+        *([IterationProgress(cfg.train.iters)] if progress else []),
         StopOnSignal(),  # last: a stop signal ends the run once every callback has finished the iteration
     ]
     logger = instantiate(cfg.logger) if cfg.logger else False
@@ -110,10 +118,12 @@ def cluster_plugins() -> List[Any]:
 
 
 def _quiet_lightning() -> None:
-    """Lightning's per-run banners (GPU available, tips) would repeat for every grid point of a sweep."""
+    """Lightning's per-run banners (GPU available, tips, srun hints) would repeat for every grid point of a sweep."""
     logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
     logging.getLogger("pytorch_lightning.trainer.connectors.checkpoint_connector").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+    # on a SLURM login node: gansweep trains one device per process and submits through hydra/launcher=slurm
+    warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system but is not used.*")
 
 
 def train(cfg: DictConfig) -> float:
@@ -146,6 +156,7 @@ def run_point(cfg: DictConfig, out_dir: Path, checkpoint: Optional[Dict[str, Any
     from hydra.core.hydra_config import HydraConfig
 
     from gansweep.callbacks.checkpoint import STATE_KEY
+    from gansweep.callbacks.progress import wanted as progress_wanted
 
     hydra_cfg = HydraConfig.get()
     record = new_record(hydra_cfg, cfg.seed)
@@ -154,7 +165,7 @@ def run_point(cfg: DictConfig, out_dir: Path, checkpoint: Optional[Dict[str, Any
     failure: Exception | None = None
     try:
         (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        fit(cfg, out_dir, record, checkpoint)
+        fit(cfg, out_dir, record, checkpoint, progress=progress_wanted(multirun))
         if record["status"] == "diverged":
             record["error"] = f"non-finite loss at generator iteration {record['diverged_at']}"
             log.warning("run diverged: %s", record["error"])
