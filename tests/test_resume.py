@@ -276,7 +276,7 @@ def test_a_sweep_resumes_with_gansweep_resume(tmp_path):
     sweep, marker = tmp_path / "sweep", tmp_path / "mid-way"
     hold = ["+callbacks.hold._target_=tests.helpers.HoldAt", "+callbacks.hold.at=4", "+callbacks.hold.only_point=1"]
     hold += ["+callbacks.hold.point=${seed}", f"+callbacks.hold.marker={marker}"]
-    args = ["-m", "seed=0,1", *TINY, "train.iters=8", "logger=none", *hold, f"hydra.sweep.dir={sweep}"]
+    args = ["-m", "seed=0,1", *TINY, "train.iters=8", "train.log_every=2", *hold, f"hydra.sweep.dir={sweep}"]
     env = dict(cli_env(), PYTHONPATH=str(REPO))
     gansweep = str(Path(sys.executable).with_name("gansweep"))
     first = subprocess.Popen([gansweep, *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -300,6 +300,13 @@ def test_a_sweep_resumes_with_gansweep_resume(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert [(record_of(sweep / n)["status"], record_of(sweep / n)["g_iters"]) for n in "01"] == [("ok", 8), ("ok", 8)]
     assert record_of(sweep / "1")["resumed_from"] == 4
+    for n in "01":  # the resumed point's curve continues: each row once
+        assert [int(r["step"]) for r in csv_rows(sweep / n / "logs" / "metrics.csv") if r["train/critic"]] == [
+            2,
+            4,
+            6,
+            8,
+        ]
     ours = {p: s for p, s in snapshot(sweep / "0").items() if ".hydra" not in p.parts and p.suffix != ".log"}
     assert ours == {p: s for p, s in done.items() if ".hydra" not in p.parts and p.suffix != ".log"}
     assert "| 1   | seed=1    | ok" in resumed.stdout
