@@ -58,17 +58,20 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout_s: float) -> None:
         time.sleep(0.2)
 
 
-def hurry_requeued(slurm: SlurmCluster, job_id: str, timeout_s: float = 60) -> None:
-    """SLURM holds a requeued job for about two minutes (BeginTime); let it start now. Fails while it still runs."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
+def hurry_requeued(slurm: SlurmCluster, job_id: str, timeout_s: float = 90) -> None:
+    """SLURM holds a requeued job for about two minutes (its BeginTime); once it waits for that, let it start now.
+    Not earlier: a job started again while its first run is still completing is killed ("credential revoked")."""
+    deadline, requeued = time.monotonic() + timeout_s, False
+    while time.monotonic() < deadline:
+        info = slurm.run("scontrol", "show", "job", job_id)
+        if "JobState=PENDING Reason=BeginTime" in info:
             slurm.run("scontrol", "update", f"JobId={job_id}", "StartTime=now")
             return
-        except RuntimeError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+        requeued = requeued or "JobState=PENDING" in info or "JobState=COMPLETING" in info
+        if requeued and "JobState=RUNNING" in info:  # started again by itself (no BeginTime hold)
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} was not requeued within {timeout_s:.0f} s")
 
 
 def steps(run_dir: Path) -> list:
