@@ -1,12 +1,14 @@
 """Tiny datasets written in their real on-disk formats (CIFAR-10 python pickles, STL-10 binaries, CelebA JPEG
-folder, LSUN LMDB), shared by the data tests: nothing is faked above the files."""
+folder, LSUN LMDB), shared by the data tests and the smoke runs: nothing is faked above the files."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 import struct
 from pathlib import Path
+from typing import Callable, Dict
 
 import pytest
 import torch
@@ -87,3 +89,59 @@ def write_lmdb(path: Path, values: dict) -> None:
         for key, value in values.items():
             txn.put(key, value)
     env.close()
+
+
+# -- a whole dataset.root per image source, for runs through the real config (tests/test_smoke.py) ----------
+def _cifar10_root(root: Path, n: int) -> None:
+    write_cifar_folder(root / "cifar-10-batches-py", cifar_batches(max(1, -(-n // 5))))  # 5 training batches
+
+
+def _stl10_root(root: Path, n: int) -> None:
+    gen = torch.Generator().manual_seed(2)
+    write_stl(root / "stl10_binary", torch.randint(0, 256, (n, 3, 96, 96), generator=gen, dtype=torch.uint8))
+
+
+def _celeba_root(root: Path, n: int) -> None:
+    folder = root / "img_align_celeba"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):  # the aligned faces' 178x218, named as the official 000001.jpg ...
+        framed(178, 218, 108, inner=(20 * i % 256, 100, 100)).save(folder / f"{i + 1:06d}.jpg", quality=90)
+
+
+def _lsun_root(category: str) -> Callable[[Path, int], None]:
+    def write(root: Path, n: int) -> None:
+        values = {  # keys as in the official export (sha1 hex), values WebP as most of its images are
+            hashlib.sha1(str(i).encode()).hexdigest().encode(): encoded(
+                framed(80, 64, 64, inner=(20 * i % 256, 60, 90)), "WEBP", quality=80
+            )
+            for i in range(n)
+        }
+        write_lmdb(root / f"{category}_train_lmdb", values)
+
+    return write
+
+
+ROOT_WRITERS: Dict[str, Callable[[Path, int], None]] = {
+    "gansweep.data.cifar10.CIFAR10DataModule": _cifar10_root,
+    "gansweep.data.stl10.STL10DataModule": _stl10_root,
+    "gansweep.data.celeba.CelebADataModule": _celeba_root,
+    "gansweep.data.digits.StackedDigitsDataModule": lambda root, n: None,  # ships with scikit-learn: no files
+    "lsun:bedroom": _lsun_root("bedroom"),
+    "lsun:church_outdoor": _lsun_root("church_outdoor"),
+}
+
+
+def source_key(dataset: dict) -> str:
+    """Which writer a composed `dataset` node needs: its class, or lsun:CATEGORY (one class, two layouts)."""
+    target = str(dataset["_target_"])
+    return f"lsun:{dataset['category']}" if target.endswith("LSUNDataModule") else target
+
+
+def write_dataset_root(dataset: dict, root: Path, n: int) -> Path:
+    """Write `n` images of the source a composed `dataset` node reads into `root`, laid out as the official files."""
+    key = source_key(dataset)
+    if key not in ROOT_WRITERS:
+        raise KeyError(f"no tiny on-disk writer for dataset {key}: add one to tests/fake_data.py ROOT_WRITERS")
+    root.mkdir(parents=True, exist_ok=True)
+    ROOT_WRITERS[key](root, n)
+    return root
