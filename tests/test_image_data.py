@@ -7,7 +7,6 @@ import functools
 import hashlib
 import io
 import pickle
-import struct
 import sys
 import tarfile
 import threading
@@ -33,27 +32,23 @@ from gansweep.data.lsun import LSUNDataModule
 from gansweep.data.stl10 import STL10DataModule
 from gansweep.data.transforms import center_crop, center_square, decode, load_square, resize
 from tests.conftest import compose_config
-
-RED, GREEN, BLUE = (200, 30, 40), (20, 180, 60), (30, 40, 220)
+from tests.fake_data import (
+    BLUE,
+    GREEN,
+    RED,
+    cifar_batches,
+    encoded,
+    framed,
+    py2_pickle,
+    write_cifar_folder,
+    write_lmdb,
+    write_stl,
+)
 
 
 def opts(tmp_path: Path, **kwargs) -> dict:
     """Base keys for a test: no decoding workers, a private cache, seed 0."""
     return {"seed": 0, "num_workers": 0, "cache_dir": str(tmp_path / "cache"), **kwargs}
-
-
-def framed(width: int, height: int, side: int, inner=GREEN, outer=BLUE) -> Image.Image:
-    """A width x height image whose central side x side square (torchvision's rounding) is `inner`, the rest `outer`."""
-    img = Image.new("RGB", (width, height), outer)
-    top, left = int(round((height - side) / 2)), int(round((width - side) / 2))
-    img.paste(Image.new("RGB", (side, side), inner), (left, top))
-    return img
-
-
-def encoded(img: Image.Image, fmt: str, **kwargs) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **kwargs)
-    return buf.getvalue()
 
 
 def close_to(images: torch.Tensor, color, tol: int) -> bool:
@@ -117,49 +112,6 @@ def test_load_square_jpeg_draft_matches_full_decode(tmp_path, monkeypatch):
 
 
 # -- CIFAR-10 ------------------------------------------------------------------------------------------------
-class Py2Pickler(pickle._Pickler):
-    """Pickles as Python 2's cPickle wrote the official batches: protocol 2, every str and bytes a byte string
-    (SHORT_BINSTRING/BINSTRING, read back as bytes with encoding="bytes"), numpy.core.multiarray globals."""
-
-    dispatch = dict(pickle._Pickler.dispatch)
-
-    def save_py2_str(self, obj) -> None:
-        data = obj.encode("latin-1") if isinstance(obj, str) else obj
-        size = len(data)
-        head = pickle.SHORT_BINSTRING + bytes([size]) if size < 256 else pickle.BINSTRING + struct.pack("<i", size)
-        self.write(head + data)
-        self.memoize(obj)
-
-    dispatch[str] = save_py2_str
-    dispatch[bytes] = save_py2_str
-
-
-def py2_pickle(obj) -> bytes:
-    buf = io.BytesIO()
-    Py2Pickler(buf, protocol=2).dump(obj)
-    return buf.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
-
-
-def cifar_batches(n: int = 4) -> dict:
-    """The official batches' content: N x 3072 uint8 rows in CHW order, labels, names (str keys, as in Python 2)."""
-    gen = torch.Generator().manual_seed(1)
-    batches = {}
-    for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
-        images = torch.randint(0, 256, (n, 3, 32, 32), generator=gen, dtype=torch.uint8)
-        batches[name] = {
-            "batch_label": f"batch {i}",
-            "labels": [(i + j) % 10 for j in range(n)],
-            "data": images.reshape(n, 3072).numpy(),
-            "filenames": [f"img_{i}_{j}.png" for j in range(n)],
-        }
-    return batches
-
-
-def write_cifar_folder(folder: Path, batches: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, batch in batches.items():
-        (folder / name).write_bytes(py2_pickle(batch))
-    (folder / "batches.meta").write_bytes(py2_pickle({"label_names": ["airplane"], "num_vis": 3072}))
 
 
 def write_cifar_archive(path: Path, batches: dict) -> Path:
@@ -264,10 +216,6 @@ def test_cifar10_download_with_a_wrong_md5_fails_and_leaves_nothing(tmp_path, se
 
 
 # -- STL-10 --------------------------------------------------------------------------------------------------
-def write_stl(folder: Path, images: torch.Tensor, name: str = "unlabeled_X.bin") -> None:
-    """The official binary layout: each image's channels stored column-major (x outer, y inner)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_bytes(images.transpose(2, 3).contiguous().numpy().tobytes())
 
 
 def test_stl10_is_read_untransposed(tmp_path):
@@ -357,15 +305,6 @@ def test_celeba_batches_and_cache(tmp_path, monkeypatch):
     fresh.configure_batches(batch_size=3, per_step=1, steps=1)
     fresh.setup()
     assert len(fresh.images) == 7 and len(list((tmp_path / "cache").iterdir())) == 2
-
-
-def write_lmdb(path: Path, values: dict) -> None:
-    lmdb = pytest.importorskip("lmdb")
-    env = lmdb.open(str(path), map_size=1 << 24)
-    with env.begin(write=True) as txn:
-        for key, value in values.items():
-            txn.put(key, value)
-    env.close()
 
 
 def test_lsun_lmdb_of_webp_and_jpeg(tmp_path):

@@ -25,7 +25,7 @@ from gansweep.models.mlp import build_mlp
 from gansweep.module import GANModule
 from gansweep.plots import save_image_grid
 from tests.conftest import run_cli
-from tests.test_image_data import cifar_batches, write_cifar_folder
+from tests.fake_data import cifar_batches, write_cifar_folder
 
 SHAPE = (3, 8, 8)
 ADAM = partial(torch.optim.Adam, lr=1e-4, betas=(0.5, 0.9))

@@ -22,6 +22,8 @@ def test_each_objective_trains_and_writes_metrics(experiment, tmp_path, fast):
     assert record["status"] == "ok", record.get("error")
     assert record["g_iters"] == 20
     assert record["choices"]["experiment"] == experiment
+    assert record["choices"]["debug"] == "None"  # debug's derived sizes choice and Hydra's own are left out:
+    assert not any(key.startswith(("hydra", "debug/")) for key in record["choices"])
     assert set(record["metrics"]) == {"modes_covered", "n_modes", "hq_pct", "energy_distance"}
     assert record["metrics"]["energy_distance"] == pytest.approx(value)
     assert record["wall_time_s"] > 0

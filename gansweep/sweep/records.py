@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 METRICS_FILE = "metrics.json"
-STATUSES = ("ok", "diverged", "failed", "interrupted")  # interrupted: stopped by a signal, resumable
+STATUSES = ("ok", "diverged", "failed", "interrupted")
+# choices a user does not make: Hydra's own, and debug's sizes (picked from debug, e.g. for_smoke, or for_None)
+DERIVED_CHOICES = ("hydra", "debug/")  # interrupted: stopped by a signal, resumable
 
 
 def _json_safe(value: Any) -> Any:
@@ -33,7 +35,7 @@ def new_record(hydra_cfg: Any, seed: Any) -> Dict[str, Any]:
         "g_iters": 0,
         "wall_time_s": None,
         "metrics": {},
-        "choices": {k: str(v) for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra")},
+        "choices": {k: str(v) for k, v in hydra_cfg.runtime.choices.items() if not k.startswith(DERIVED_CHOICES)},
         "overrides": list(hydra_cfg.overrides.task),
         "seed": seed,
     }

@@ -1,0 +1,164 @@
+"""debug=smoke over every experiment (conf/experiment/) and every sweep template (multirun_templates/), found by
+listing the folders: each composes to smoke's sizes, and every point trains through the real CLI into a complete
+run folder. Image experiments read tiny datasets written in their real formats (tests/fake_data.py)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
+import pytest
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from gansweep.paths import conf_dir, templates_dir
+from tests.conftest import compose_config, run_cli
+from tests.fake_data import write_dataset_root
+
+SMOKE = OmegaConf.load(conf_dir() / "debug" / "smoke.yaml")
+PINS: Dict[str, Any] = dict(SMOKE.hydra.sweeper.params)  # the cost keys smoke also gives every point of a multirun
+EXPERIMENTS = sorted(path.stem for path in (conf_dir() / "experiment").glob("*.yaml"))
+TEMPLATES = sorted(path.stem for path in templates_dir().glob("*.yaml"))
+RUN_FILES = ("config.yaml", "metrics.json", "checkpoints/last.ckpt", "samples.png", "logs/metrics.csv")
+CI_SIZED = {"dataset.size": 1000, "dataset.max_images": 1000, "arch.dim": 32}  # upper bounds where a key exists
+
+
+@functools.lru_cache(maxsize=None)
+def composed(*overrides: str) -> Tuple[DictConfig, Dict[str, Any], Dict[str, Any]]:
+    """Task config, group choices and sweeper params of `gansweep -m OVERRIDES` (cached: a composition takes ~0.2 s)."""
+    cfg = compose_config(overrides, multirun=True)
+    hydra_cfg = HydraConfig.get()
+    return cfg, dict(hydra_cfg.runtime.choices), dict(hydra_cfg.sweeper.params or {})
+
+
+def sweep_points(overrides: Sequence[str]) -> List[List[str]]:
+    """The overrides of every point of `gansweep -m OVERRIDES`, expanded from the params and the command line as
+    Hydra's basic sweeper does."""
+    params = composed(*overrides)[2]
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + list(overrides))
+    return [point for batch in BasicSweeper.split_arguments(parsed, None) for point in batch]
+
+
+def swept_cost_keys(template: str) -> List[str]:
+    """KEY=VALUE for each smoke cost key the template's grid sweeps (its grid would win): what a group's CI adds."""
+    params = composed(f"+sweep={template}", "debug=smoke")[2]
+    return [f"{key}={value}" for key, value in PINS.items() if str(params.get(key)) != str(value)]
+
+
+def assert_smoke_sized(cfg: DictConfig, choices: Dict[str, Any], pinned_only: bool = False) -> None:
+    """smoke's train/metrics values (only those it pins, under a template), its logger, and CI-sized data and nets."""
+    expected = PINS if pinned_only else {f"{g}.{k}": v for g in ("train", "metrics") for k, v in SMOKE[g].items()}
+    for key, value in expected.items():
+        assert OmegaConf.select(cfg, key) == value, key
+    assert choices["logger"] == "csv"  # never an uploading logger
+    for key, bound in CI_SIZED.items():
+        value = OmegaConf.select(cfg, key, default=0)
+        assert value is not None and value <= bound, f"{key}={value} under debug=smoke ({choices[key.split('.')[0]]})"
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_smoke_composes_over_every_experiment(experiment: str) -> None:
+    cfg, choices, _ = composed(f"experiment={experiment}", "debug=smoke")
+    assert choices["experiment"] == experiment and choices["debug"] == "smoke"
+    assert_smoke_sized(cfg, choices)
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_smoke_composes_at_the_corners_of_every_template(template: str) -> None:
+    """The first and last points of the grid (every point gets the same smoke params; composing costs ~0.3 s)."""
+    points = sweep_points([f"+sweep={template}", "debug=smoke", *swept_cost_keys(template)])
+    for point in {tuple(points[0]), tuple(points[-1])}:
+        cfg, choices, _ = composed(*point)
+        assert_smoke_sized(cfg, choices, pinned_only=True)
+
+
+def test_smoke_beats_a_template_that_sets_the_budget() -> None:
+    """quickstart sets train.iters and log_every itself, after debug in the composition: the sweep params win."""
+    assert composed("+sweep=quickstart", "debug=smoke")[0].train.iters != SMOKE.train.iters  # why the pins exist
+    cfg, _, _ = composed(*sweep_points(["+sweep=quickstart", "debug=smoke"])[0])
+    assert (cfg.train.iters, cfg.train.log_every) == (SMOKE.train.iters, SMOKE.train.log_every)
+
+
+def assert_complete_run(run_dir: Path) -> Dict[str, Any]:
+    """A finished smoke point: status ok after smoke's iterations, and every file a run leaves."""
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["status"] == "ok", record.get("traceback") or record.get("error")
+    assert record["g_iters"] == SMOKE.train.iters
+    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
+    assert not missing, f"{run_dir} lacks {missing}"
+    return record
+
+
+def experiment_commands(tmp: Path) -> List[List[str]]:
+    """Every experiment under debug=smoke in two in-process multiruns (one gansweep process each): those that read
+    files (dataset.root: one folder holding every source's tiny files, written here) and those that do not."""
+    data, reads_files, no_files = tmp / "data", [], []
+    for experiment in EXPERIMENTS:
+        cfg = composed(f"experiment={experiment}", "debug=smoke")[0]
+        if "root" in cfg.dataset:
+            write_dataset_root(OmegaConf.to_container(cfg.dataset), data, n=2 * SMOKE.train.batch_size)
+            reads_files.append(experiment)
+        else:
+            no_files.append(experiment)
+    # ++: the sweep's own base config (dataset=ring8) has no dataset.root; every point's image dataset has one
+    files = [f"++dataset.root={data}", f"++dataset.cache_dir={tmp}/cache"]
+    groups = [(names, extra) for names, extra in ((reads_files, files), (no_files, [])) if names]
+    return [
+        [
+            "-m",
+            f"experiment={','.join(names)}",
+            "debug=smoke",
+            "hydra/launcher=basic",
+            *extra,
+            f"hydra.sweep.dir={tmp}/{i}",
+        ]
+        for i, (names, extra) in enumerate(groups)
+    ]
+
+
+def template_args(template: str) -> List[str]:
+    """`gansweep -m +sweep=NAME debug=smoke` as a group's CI runs it (plus any swept cost axis pinned)."""
+    return ["-m", f"+sweep={template}", "debug=smoke", *swept_cost_keys(template)]
+
+
+@pytest.fixture(scope="module")
+def smoke_sweeps(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    """Runs the experiment multiruns and every template (gansweep's launcher, two points at a time) side by side,
+    so that one process's imports overlap another's training; returns each sweep folder by name."""
+    tmp = tmp_path_factory.mktemp("smoke")
+    commands = {f"experiments{i}": cmd for i, cmd in enumerate(experiment_commands(tmp / "experiments"))}
+    for template in TEMPLATES:
+        sweep_dir = tmp / "templates" / template
+        commands[template] = [*template_args(template), "hydra.launcher.workers=2", f"hydra.sweep.dir={sweep_dir}"]
+    with ThreadPoolExecutor(len(commands)) as pool:
+        results = dict(
+            zip(commands, pool.map(lambda cmd: run_cli(cmd, cwd=tmp, timeout=300), commands.values()), strict=True)
+        )
+    for name, result in results.items():
+        assert result.returncode == 0, f"{name}: {result.stderr[-3000:]}"
+    return {name: Path(cmd[-1].split("=", 1)[1]) for name, cmd in commands.items()}
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_trains_under_smoke(experiment: str, smoke_sweeps: Dict[str, Path]) -> None:
+    runs = {
+        json.loads(path.read_text())["choices"]["experiment"]: path.parent
+        for name, sweep_dir in smoke_sweeps.items()
+        if name.startswith("experiments")
+        for path in sweep_dir.glob("*/metrics.json")
+    }
+    assert experiment in runs, f"no run folder for experiment={experiment}"
+    assert_complete_run(runs[experiment])
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_every_template_runs_under_smoke_from_the_shell(template: str, smoke_sweeps: Dict[str, Path]) -> None:
+    runs = sorted(path.parent for path in smoke_sweeps[template].glob("*/metrics.json"))
+    assert len(runs) == len(sweep_points(template_args(template)[1:]))
+    for run in runs:
+        assert_complete_run(run)
