@@ -1,0 +1,104 @@
+"""Image metrics inside real runs: the Inception path end to end on a tiny CIFAR-10 written in its real format with
+a random-weights network in the real file format, the pre-flight failure, the protocol block, and evaluations that
+leave training untouched."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+from gansweep.train import objective
+from tests.conftest import run_cli
+from tests.fake_data import write_dataset_root
+from tests.fake_inception import write_fake_inception
+
+TINY = ["arch=dcgan", "arch.dim=16", "train.iters=4", "train.n_critic=1", "train.batch_size=16", "logger=csv"]
+CIFAR = {"_target_": "gansweep.data.cifar10.CIFAR10DataModule"}
+
+
+@pytest.fixture(scope="module")
+def cifar(tmp_path_factory) -> Path:
+    return write_dataset_root(CIFAR, tmp_path_factory.mktemp("cifar"), n=120)
+
+
+def inception_args(cifar: Path, weights: Path, run: Path, *extra: str) -> list:
+    return [
+        "dataset=cifar10",
+        f"dataset.root={cifar}",
+        *TINY,
+        "metrics.num_samples=80",
+        "metrics.num_real=100",
+        "metrics.batch_size=40",
+        f"metrics.inception_weights={weights}",
+        f"metrics.cache_dir={run.parent}/metrics-cache",
+        f"hydra.run.dir={run}",
+        *extra,
+    ]
+
+
+def curves(run: Path) -> list:
+    with open(run / "logs" / "metrics.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_inception_metrics_land_in_metrics_json_with_their_protocol(tmp_path, cifar):
+    weights = write_fake_inception(tmp_path / "inception-2015-12-05.pt")
+    run = tmp_path / "run"
+    proc = run_cli(inception_args(cifar, weights, run, "metrics.every=2"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["status"] == "ok"
+    metrics = record["metrics"]
+    assert set(metrics) == {
+        *("fid_inception", "kid_inception", "kid_inception_std", "precision_inception", "recall_inception"),
+    }
+    assert all(math.isfinite(v) for v in metrics.values()) and metrics["fid_inception"] >= 0
+    assert 0 <= metrics["precision_inception"] <= 1 and 0 <= metrics["recall_inception"] <= 1
+    protocol = record["protocol"]["inception"]
+    assert protocol["extractor"] == "inception-2015-12-05" and protocol["weights"] == str(weights)
+    assert len(protocol["weights_sha256"]) == 64 and protocol["weights_standard"] is None
+    assert (protocol["real_samples"], protocol["real_of"], protocol["generated_samples"]) == (100, 120, 80)
+    assert protocol["real_split"] == "train" and protocol["dataset"] == "cifar10" and protocol["g_iters"] == 4
+    assert protocol["ema_generator"] is False and "bilinear" in protocol["resize"]
+    assert protocol["kid_subset_size"] == 80 and protocol["pr_real_samples"] == 80
+    assert Path(protocol["real_cache"]).is_file()
+    # FID against iterations beside the losses: at the interval (2) and at the end (4), with the time taken
+    evals = [row for row in curves(run) if row.get("eval/fid_inception")]
+    assert [int(row["step"]) for row in evals] == [2, 4]
+    assert all(float(row["eval/seconds_inception"]) > 0 for row in evals)
+
+
+def test_missing_weights_fail_before_any_training(tmp_path, cifar):
+    run = tmp_path / "run"
+    start = time.perf_counter()
+    proc = run_cli(inception_args(cifar, tmp_path / "absent.pt", run), cwd=tmp_path)
+    assert proc.returncode != 0
+    assert time.perf_counter() - start < 60
+    assert "metrics.inception_weights=PATH" in proc.stderr and "absent.pt is not a file" in proc.stderr
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["status"] == "failed" and record["g_iters"] == 0
+    assert "InceptionWeightsError" in record["error"]
+    assert not (run / "logs" / "metrics.csv").exists()  # no training step was taken
+
+
+def test_evaluating_during_training_does_not_change_training(tmp_path, cifar):
+    weights = write_fake_inception(tmp_path / "inception-2015-12-05.pt")
+    losses = []
+    for every in ("null", "1"):
+        run = tmp_path / f"every_{every}"
+        proc = run_cli(inception_args(cifar, weights, run, f"metrics.every={every}", "train.log_every=1"), tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        losses.append([(r["train/critic"], r["train/generator"]) for r in curves(run) if r.get("train/critic")])
+    assert len(losses[0]) == 4 and losses[0] == losses[1]
+
+
+def test_a_sweep_objective_is_the_first_recorded_metric_of_its_kind():
+    assert objective({"metrics": {"energy_distance": 0.5, "hq_pct": 3.0}}) == 0.5
+    assert objective({"metrics": {"fid_inception": 31.0, "kid_inception": 0.01}}) == 31.0
+    assert objective({"metrics": {"modes": 990, "kl": 0.02, "fid_digits": 3.0}}) == 0.02
+    assert math.isnan(objective({"metrics": {}})) and math.isnan(objective({"status": "failed"}))
