@@ -8,6 +8,7 @@ Metric keys carry the extractor's name (fid_inception, fid_digits), so numbers o
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, Optional
 
 import pytorch_lightning as pl
@@ -18,6 +19,8 @@ from gansweep.callbacks.evaluation import Evaluation, datamodule_of
 from gansweep.metrics.features import extract, real_features, real_subset, to_uint8
 from gansweep.metrics.fid import KID_SUBSETS, frechet_distance, kernel_distance, kid_subset_size
 from gansweep.metrics.precision_recall import K, precision_recall
+
+log = logging.getLogger("gansweep")
 
 EVAL_SEED = 0  # fixed evaluation noise (the papers' "fixed noise"), drawn apart from the training random state
 
@@ -85,6 +88,12 @@ class FeatureEvaluation(Evaluation):
 
     def compute(self, trainer: pl.Trainer, module: Any) -> Dict[str, float]:
         assert self.real is not None, "on_fit_start computes the real features"
+        log.info(
+            "metrics=%s: scoring %d generated images at generator iteration %d",
+            self.name,
+            self.num_samples,
+            module.g_iters,
+        )
         devices = [module.device] if module.device.type == "cuda" else []
         batches = []
         with torch.random.fork_rng(devices=devices):  # training's random state is left as it was

@@ -4,6 +4,7 @@ the real features computed once per (dataset images, extractor weights, sample c
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
@@ -11,6 +12,8 @@ import torch
 from torch import Tensor
 
 from gansweep.metrics.cache import cache_name, cached
+
+log = logging.getLogger("gansweep")
 
 REAL_SEED = 0  # the real subset is the same for every run seed: every point of a sweep shares its statistics
 VERSION = 1  # bump when the way real features are computed changes; old cache files are then never read
@@ -56,6 +59,7 @@ def real_features(
     full_key = {**key, "n": len(images), "images_sha256": images_sha256(images), "version": VERSION}
 
     def compute() -> Dict[str, Any]:
+        log.info("computing the %s features of %d real images (once: later runs read the cache)", key, len(images))
         return {"features": extract(extractor, images, batch_size, device).cpu(), "key": str(full_key)}
 
     if cache_dir in (None, ""):
