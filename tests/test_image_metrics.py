@@ -102,3 +102,13 @@ def test_a_sweep_objective_is_the_first_recorded_metric_of_its_kind():
     assert objective({"metrics": {"fid_inception": 31.0, "kid_inception": 0.01}}) == 31.0
     assert objective({"metrics": {"modes": 990, "kl": 0.02, "fid_digits": 3.0}}) == 0.02
     assert math.isnan(objective({"metrics": {}})) and math.isnan(objective({"status": "failed"}))
+
+
+def test_a_sweep_with_missing_weights_stops_before_any_point_starts(tmp_path, cifar):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "dataset=cifar10", f"dataset.root={cifar}", "seed=0,1", f"metrics.inception_weights={tmp_path}/x.pt"]
+    proc = run_cli([*args, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    output = proc.stdout + proc.stderr  # Hydra logs to stdout
+    assert proc.returncode == 1
+    assert "x.pt is not a file" in output and "No point was started" in output and "Traceback" not in output
+    assert not list(sweep.glob("*/metrics.json")) and not (sweep / "jobs.jsonl").exists()

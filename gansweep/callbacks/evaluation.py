@@ -25,6 +25,11 @@ class Evaluation(pl.Callback):
         self.metrics: Dict[str, float] = {}
         self.protocol: Dict[str, Any] = {}
 
+    @classmethod
+    def preflight(cls, settings: Any) -> None:
+        """Checks a sweep runs once, before any point starts, on this evaluation's config (metrics.*): raise with
+        what to fix. Nothing by default; each point still checks for itself when its callback is built."""
+
     def compute(self, trainer: pl.Trainer, module: Any) -> Dict[str, float]:
         """The metrics of the generator as it is now (module.sample draws from the EMA generator when kept)."""
         raise NotImplementedError

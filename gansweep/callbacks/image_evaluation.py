@@ -138,6 +138,13 @@ class InceptionEvaluation(FeatureEvaluation):
             info["extractor"] += " (non-standard weights)"
         self.extractor_info, self.pr_k = info, pr_k
 
+    @classmethod
+    def preflight(cls, settings: Any) -> None:
+        """The weights file exists (or is downloaded now, once, on the machine that starts the sweep)."""
+        from gansweep.metrics.inception import resolve_weights
+
+        resolve_weights(settings.get("inception_weights"), bool(settings.get("download", True)))
+
     def score(self, real: Tensor, fake: Tensor, images: Tensor) -> Dict[str, float]:
         kid, kid_std = kernel_distance(real, fake)
         pr_real = real[: len(fake)]  # equal set sizes, as in Kynkaanniemi et al.
