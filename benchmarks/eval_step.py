@@ -105,6 +105,7 @@ def main() -> None:
     assert evaluation.real is not None
     plain_fid(module, evaluation.extractor, evaluation.real, min(batch, samples), batch)  # warm-up
     import torchmetrics.image.kid  # noqa: F401  (imported by the first evaluation otherwise: not an evaluation cost)
+
     sync(device)
     start = time.perf_counter()
     plain_fid(module, evaluation.extractor, evaluation.real, samples, batch)

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from gansweep.metrics.cache import cache_name, cached
-from gansweep.metrics.features import real_features, real_subset, to_uint8
+from gansweep.metrics.features import extract, real_features, real_subset, to_uint8
 
 
 class CountingExtractor:
@@ -95,3 +95,20 @@ def test_to_uint8_inverts_the_datasets_scaling():
     values = torch.arange(256, dtype=torch.uint8)
     assert torch.equal(to_uint8(values.float() / 127.5 - 1.0), values)
     assert to_uint8(torch.tensor([-3.0, 3.0])).tolist() == [0, 255]
+
+
+def test_features_are_extracted_with_tf32_off_and_the_setting_restored():
+    seen = []
+
+    def extractor(batch: torch.Tensor) -> torch.Tensor:
+        seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+        return batch.float().flatten(1)
+
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        out = extract(extractor, images(5), batch_size=2, device=torch.device("cpu"))
+        assert seen == [(False, False)] * 3 and out.shape == (5, 192)
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True, True)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from gansweep.callbacks.evaluation import Evaluation, datamodule_of
-from gansweep.metrics.features import extract, real_features, real_subset, to_uint8
+from gansweep.metrics.features import extract, full_precision, real_features, real_subset, to_uint8
 from gansweep.metrics.fid import KID_SUBSETS, frechet_distance, kernel_distance, kid_subset_size
 from gansweep.metrics.precision_recall import K, precision_recall
 
@@ -105,11 +105,18 @@ class FeatureEvaluation(Evaluation):
                 batches.append(to_uint8(batch))
         images = torch.cat(batches)
         fake = extract(self.extractor, images, self.batch_size, module.device)
-        return self.score(self.real, fake, images)
+        with full_precision():  # KID's kernels are float32 matmuls
+            return self.score(self.real, fake, images)
 
     def describe(self) -> Dict[str, Any]:
         info = {k: v for k, v in self.extractor_info.items() if k != "extractor"}
-        return {"extractor": self.extractor_info["extractor"], **info, **self.real_protocol, "quantised": "uint8"}
+        return {
+            "extractor": self.extractor_info["extractor"],
+            **info,
+            **self.real_protocol,
+            "quantised": "uint8",
+            "precision": "fp32 (TF32 off)",
+        }
 
     def teardown(self, trainer: pl.Trainer, module: Any, stage: str) -> None:
         self.real = None  # the features stay in the cache file, not in memory after the run

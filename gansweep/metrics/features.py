@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import torch
 from torch import Tensor
@@ -24,9 +25,22 @@ def to_uint8(images: Tensor) -> Tensor:
     return images.add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
+@contextmanager
+def full_precision() -> Iterator[None]:
+    """TF32 off while features are extracted: training may turn it on (train.tf32), but the reference numbers
+    (FID's Inception statistics) are fp32 ones."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 def extract(extractor: Callable[[Tensor], Tensor], images: Tensor, batch_size: int, device: torch.device) -> Tensor:
-    """extractor(uint8 batch) for every batch of `images` (on any device), concatenated, float32 on `device`."""
-    with torch.no_grad():
+    """extractor(uint8 batch) for every batch of `images` (on any device), concatenated, float32 on `device`, in
+    full fp32 precision."""
+    with torch.no_grad(), full_precision():
         return torch.cat([extractor(b.to(device)).float() for b in images.split(batch_size)])
 
 
