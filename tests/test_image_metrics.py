@@ -112,3 +112,18 @@ def test_a_sweep_with_missing_weights_stops_before_any_point_starts(tmp_path, ci
     assert proc.returncode == 1
     assert "x.pt is not a file" in output and "No point was started" in output and "Traceback" not in output
     assert not list(sweep.glob("*/metrics.json")) and not (sweep / "jobs.jsonl").exists()
+
+
+def test_stacked_digits_run_records_modes_kl_and_fid_digits_with_their_protocol(tmp_path):
+    run = tmp_path / "run"
+    args = ["dataset=stacked_digits", "arch=dcgan", "loss=bures", "train.iters=20", "metrics.num_samples=1000"]
+    small = ["arch.dim=16", "train.batch_size=32", "dataset.size=2000", "metrics.num_real=1000", "logger=none"]
+    proc = run_cli([*args, *small, f"hydra.run.dir={run}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["status"] == "ok" and set(record["metrics"]) == {"modes", "kl", "fid_digits"}
+    assert 1 <= record["metrics"]["modes"] <= 1000 and record["metrics"]["kl"] >= 0
+    protocol = record["protocol"]["digits"]
+    assert protocol["extractor"] == "digits-cnn" and protocol["classifier_accuracy"] >= 0.97
+    assert len(protocol["weights_sha256"]) == 64 and protocol["resize"].startswith("none")
+    assert (protocol["generated_samples"], protocol["real_samples"], protocol["g_iters"]) == (1000, 1000, 20)
