@@ -9,7 +9,7 @@ Metric keys carry the extractor's name (fid_inception, fid_digits), so numbers o
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 import pytorch_lightning as pl
 import torch
@@ -19,6 +19,9 @@ from gansweep.callbacks.evaluation import Evaluation, datamodule_of
 from gansweep.metrics.features import extract, full_precision, real_features, real_subset, to_uint8
 from gansweep.metrics.fid import KID_SUBSETS, frechet_distance, kernel_distance, kid_subset_size
 from gansweep.metrics.precision_recall import K, precision_recall
+
+if TYPE_CHECKING:
+    from gansweep.metrics.digit_classifier import StackedDigitsExtractor
 
 log = logging.getLogger("gansweep")
 
@@ -180,6 +183,7 @@ class DigitsEvaluation(FeatureEvaluation):
     histograms (each channel classified by the digit CNN), and fid_digits on the CNN's penultimate features."""
 
     name = "digits"
+    extractor: StackedDigitsExtractor
 
     def __init__(self, classifier_seed: int = 0, **base: Any) -> None:
         from gansweep.metrics.digit_classifier import load_digits_extractor
