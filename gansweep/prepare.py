@@ -4,6 +4,7 @@ cache ahead of a sweep, so that no point of the sweep computes them and a missin
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
@@ -69,7 +70,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    prepared = prepare(compose(args.overrides), args.device)
+    try:
+        prepared = prepare(compose(args.overrides), args.device)
+    except (ValueError, FileNotFoundError) as err:  # a config to fix, a missing dataset or weights file
+        print(f"gansweep-prepare: {err}", file=sys.stderr)
+        return 1
     print(json.dumps(prepared, indent=2, default=str))
     if prepared.get("real_cache"):
         print(f"gansweep-prepare: real features in {Path(prepared['real_cache'])}")

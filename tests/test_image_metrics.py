@@ -7,13 +7,15 @@ from __future__ import annotations
 import csv
 import json
 import math
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from gansweep.train import objective
-from tests.conftest import run_cli
+from tests.conftest import cli_env, run_cli
 from tests.fake_data import write_dataset_root
 from tests.fake_inception import write_fake_inception
 
@@ -127,3 +129,29 @@ def test_stacked_digits_run_records_modes_kl_and_fid_digits_with_their_protocol(
     assert protocol["extractor"] == "digits-cnn" and protocol["classifier_accuracy"] >= 0.97
     assert len(protocol["weights_sha256"]) == 64 and protocol["resize"].startswith("none")
     assert (protocol["generated_samples"], protocol["real_samples"], protocol["g_iters"]) == (1000, 1000, 20)
+
+
+def test_gansweep_prepare_computes_the_real_features_a_run_then_reuses(tmp_path, cifar):
+    weights = write_fake_inception(tmp_path / "inception-2015-12-05.pt")
+    run = tmp_path / "run"
+    args = inception_args(cifar, weights, run)[:-1]  # without hydra.run.dir: prepare makes no run folder
+    script = Path(sys.executable).with_name("gansweep-prepare")
+    proc = subprocess.run([str(script), *args], cwd=tmp_path, env=cli_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cache = Path(proc.stdout.strip().splitlines()[-1].split("real features in ")[1])
+    assert cache.is_file() and "computing" in proc.stderr
+    assert not run.exists() and not (tmp_path / "outputs").exists()
+    proc = run_cli([*args, f"hydra.run.dir={run}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (run / "gansweep.log").read_text()
+    assert f"from the cache: {cache}" in log and "computing" not in log
+    assert json.loads((run / "metrics.json").read_text())["protocol"]["inception"]["real_cache"] == str(cache)
+
+
+def test_gansweep_prepare_says_what_to_fix(capsys, tmp_path, cifar):
+    from gansweep.prepare import main
+
+    assert main(["dataset=cifar10", f"dataset.root={cifar}", "metrics=none"]) == 1
+    assert "metrics=none: nothing to prepare" in capsys.readouterr().err
+    assert main(["dataset=cifar10", f"dataset.root={tmp_path}"]) == 1  # no CIFAR-10 files there
+    assert "dataset.root=PATH" in capsys.readouterr().err
