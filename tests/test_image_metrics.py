@@ -49,10 +49,21 @@ def curves(run: Path) -> list:
 
 
 def test_inception_metrics_land_in_metrics_json_with_their_protocol(tmp_path, cifar):
+    """gansweep-prepare computes the real features first; the run reuses them and records every metric."""
     weights = write_fake_inception(tmp_path / "inception-2015-12-05.pt")
     run = tmp_path / "run"
-    proc = run_cli(inception_args(cifar, weights, run, "metrics.every=2"), cwd=tmp_path)
+    args = inception_args(cifar, weights, run, "metrics.every=2")
+    script = Path(sys.executable).with_name("gansweep-prepare")
+    prepared = subprocess.run([str(script), *args[:-2]], cwd=tmp_path, env=cli_env(), capture_output=True, text=True)
+    assert prepared.returncode == 0, prepared.stderr[-3000:]
+    cache = Path(prepared.stdout.strip().splitlines()[-1].split("real features in ")[1])
+    assert cache.is_file() and "computing" in prepared.stderr
+    assert not run.exists() and not (tmp_path / "outputs").exists()  # prepare makes no run folder
+
+    proc = run_cli(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (run / "gansweep.log").read_text()
+    assert f"from the cache: {cache}" in log and "computing" not in log
     record = json.loads((run / "metrics.json").read_text())
     assert record["status"] == "ok"
     metrics = record["metrics"]
@@ -68,7 +79,7 @@ def test_inception_metrics_land_in_metrics_json_with_their_protocol(tmp_path, ci
     assert protocol["real_split"] == "train" and protocol["dataset"] == "cifar10" and protocol["g_iters"] == 4
     assert protocol["ema_generator"] is False and "bilinear" in protocol["resize"]
     assert protocol["kid_subset_size"] == 80 and protocol["pr_real_samples"] == 80
-    assert Path(protocol["real_cache"]).is_file()
+    assert protocol["real_cache"] == str(cache) and protocol["precision"] == "fp32 (TF32 off)"
     # FID against iterations beside the losses: at the interval (2) and at the end (4), with the time taken
     evals = [row for row in curves(run) if row.get("eval/fid_inception")]
     assert [int(row["step"]) for row in evals] == [2, 4]
@@ -129,23 +140,6 @@ def test_stacked_digits_run_records_modes_kl_and_fid_digits_with_their_protocol(
     assert protocol["extractor"] == "digits-cnn" and protocol["classifier_accuracy"] >= 0.97
     assert len(protocol["weights_sha256"]) == 64 and protocol["resize"].startswith("none")
     assert (protocol["generated_samples"], protocol["real_samples"], protocol["g_iters"]) == (1000, 1000, 20)
-
-
-def test_gansweep_prepare_computes_the_real_features_a_run_then_reuses(tmp_path, cifar):
-    weights = write_fake_inception(tmp_path / "inception-2015-12-05.pt")
-    run = tmp_path / "run"
-    args = inception_args(cifar, weights, run)[:-1]  # without hydra.run.dir: prepare makes no run folder
-    script = Path(sys.executable).with_name("gansweep-prepare")
-    proc = subprocess.run([str(script), *args], cwd=tmp_path, env=cli_env(), capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    cache = Path(proc.stdout.strip().splitlines()[-1].split("real features in ")[1])
-    assert cache.is_file() and "computing" in proc.stderr
-    assert not run.exists() and not (tmp_path / "outputs").exists()
-    proc = run_cli([*args, f"hydra.run.dir={run}"], cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    log = (run / "gansweep.log").read_text()
-    assert f"from the cache: {cache}" in log and "computing" not in log
-    assert json.loads((run / "metrics.json").read_text())["protocol"]["inception"]["real_cache"] == str(cache)
 
 
 def test_gansweep_prepare_says_what_to_fix(capsys, tmp_path, cifar):
