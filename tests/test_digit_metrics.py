@@ -9,7 +9,7 @@ import torch
 
 from gansweep.metrics import digit_classifier
 from gansweep.metrics.digit_classifier import FEATURES, _split, load_digits_extractor, train_digit_classifier
-from gansweep.metrics.digit_modes import EPS, digit_metrics, label_kl, mode_count
+from gansweep.metrics.digit_modes import digit_metrics, label_kl, mode_count
 
 UNIFORM = torch.arange(1000).repeat(3)  # every mode three times
 
@@ -18,31 +18,47 @@ def test_all_modes_uniform_hits_1000_with_zero_kl():
     assert digit_metrics(UNIFORM[torch.randperm(3000)], UNIFORM) == {"modes": 1000, "kl": pytest.approx(0.0, abs=1e-12)}
 
 
+def clipped(counts):
+    """The protocol's histogram: frequencies over 1,000 labels, clipped to [1e-7, 1] (scipy renormalises)."""
+    total = sum(counts.values())
+    return [max(counts.get(i, 0) / total, 1e-7) for i in range(1000)]
+
+
 def test_one_mode():
-    # p = 1 on one label and 1e-7 (clipped) on the 999 others; q = 1/1000 everywhere
-    expected = 1.0 * math.log(1.0 / 1e-3) + 999 * 1e-7 * math.log(1e-7 / 1e-3)
+    # p: 1 on one label, 1e-7 on the 999 others, renormalised by s = 1 + 999e-7; q: 1/1000 everywhere
+    s = 1 + 999e-7
+    expected = (1 / s) * math.log((1 / s) / 1e-3) + 999 * (1e-7 / s) * math.log((1e-7 / s) / 1e-3)
     generated = torch.full((500,), 123)
     assert mode_count(generated) == 1
     assert label_kl(generated, UNIFORM) == pytest.approx(expected, rel=1e-12)
-    assert expected == pytest.approx(6.9068, abs=1e-4)  # written out: log(1000) - 999e-7 log(1e4)
+    assert expected == pytest.approx(6.906045, abs=1e-6)
+    assert label_kl(generated, UNIFORM) == pytest.approx(scipy.stats.entropy(clipped({123: 500}), [1e-3] * 1000))
 
 
-def test_skewed_histogram_against_scipy_where_clipping_does_not_matter():
-    # generated: labels 0..9, label i (i + 1) times; data: labels 0..9 uniformly (every label of both present)
+def test_skewed_histogram():
+    # generated: labels 0..9, label i (i + 1) times; data: labels 0..9 uniformly. The 990 labels neither side has
+    # are 1e-7 on both sides (log 1 = 0), but count in the renormalisation: every weight is divided by s.
     generated = torch.cat([torch.full((i + 1,), i) for i in range(10)])
     data = torch.arange(10).repeat(7)
-    p = [(i + 1) / 55 for i in range(10)]
-    by_hand = sum(pi * math.log(pi / 0.1) for pi in p)
-    # the 990 labels neither side has are clipped to 1e-7 on both sides: they add exactly 0
+    s = 1 + 990e-7
+    by_hand = sum((i + 1) / 55 * math.log(((i + 1) / 55) / 0.1) for i in range(10)) / s
     assert label_kl(generated, data) == pytest.approx(by_hand, rel=1e-12)
-    assert label_kl(generated, data) == pytest.approx(scipy.stats.entropy(p, [0.1] * 10), rel=1e-12)
+    gen_counts, data_counts = {i: i + 1 for i in range(10)}, {i: 7 for i in range(10)}
+    expected = scipy.stats.entropy(clipped(gen_counts), clipped(data_counts))
+    assert label_kl(generated, data) == pytest.approx(expected, rel=1e-12)
     assert mode_count(generated) == 10
 
 
 def test_a_mode_the_data_lacks_counts_through_the_clipping():
     generated, data = torch.tensor([0, 1]), torch.tensor([0, 0])
-    expected = 0.5 * math.log(0.5 / 1.0) + 0.5 * math.log(0.5 / EPS)
+    expected = scipy.stats.entropy(clipped({0: 1, 1: 1}), clipped({0: 2}))
     assert label_kl(generated, data) == pytest.approx(expected, rel=1e-12)
+    assert expected > 0.5 * math.log(0.5 / 1e-7) - 1  # the missing mode dominates: about log(0.5 / 1e-7) / 2
+
+
+def test_labels_outside_the_modes_are_refused():
+    with pytest.raises(ValueError, match="integers in \\[0, 1000\\)"):
+        label_kl(torch.tensor([1000]), UNIFORM)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +85,7 @@ def test_the_cache_trains_once_per_seed(tmp_path, monkeypatch, trained):
 
     def counted(seed=0):
         calls.append(seed)
-        return trained if seed == 0 else train_digit_classifier(seed)
+        return trained  # the same weights: only what the cache does is under test
 
     monkeypatch.setattr(digit_classifier, "train_digit_classifier", counted)
     first, info = load_digits_extractor(tmp_path)
