@@ -13,41 +13,20 @@ import logging
 import time
 import warnings
 from functools import partial
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
-from timing import timed_fit  # benchmarks/timing.py, beside this script
+from timing import InMemory, timed_fit  # benchmarks/timing.py, beside this script
 from torch import Tensor
 
 from gansweep.callbacks.device import DeviceSettings
 from gansweep.constraints.gradient_penalty import GradientPenalty
-from gansweep.data.images import ImageDataModule
 from gansweep.losses.wgan import WGANLoss
 from gansweep.models.dcgan import build_dcgan
 from gansweep.module import GANModule
 
 SHAPE = (3, 32, 32)
 ADAM = partial(torch.optim.Adam, lr=1e-4, betas=(0.5, 0.9))  # gan_cifar.py WGAN-GP
-
-
-class InMemory(ImageDataModule):
-    """CIFAR-10-sized uint8 images already in memory: the benchmark measures training, not file reading."""
-
-    name = "in_memory"
-
-    def __init__(self, images: Tensor, **kwargs) -> None:
-        self._source = images
-        super().__init__(**kwargs)
-
-    @property
-    def data_shape(self) -> Tuple[int, int, int]:
-        return SHAPE
-
-    def check(self) -> None:
-        pass
-
-    def read(self) -> Tensor:
-        return self._source
 
 
 def set_precision(device: str, fast: bool) -> None:

@@ -1,5 +1,6 @@
-"""The console scripts: `gansweep`, a Hydra app over conf/ with multirun_templates/ as the `sweep` group, and
-`gansweep-resume DIR`, which runs the sweep saved in DIR again."""
+"""The console scripts: `gansweep`, a Hydra app over conf/ with multirun_templates/ as the `sweep` group,
+`gansweep-resume DIR`, which runs the sweep saved in DIR again, and `gansweep-prepare`, which computes a sweep's
+real-data statistics ahead of it."""
 
 from __future__ import annotations
 
@@ -51,6 +52,13 @@ def resume() -> None:
     print(f"gansweep-resume: gansweep {shlex.join(argv)}  (in {os.getcwd()})", file=sys.stderr, flush=True)
     sys.argv = ["gansweep", *argv]
     main()
+
+
+def prepare() -> None:
+    """gansweep-prepare OVERRIDES...: a run's real-data statistics into the metrics cache, ahead of a sweep."""
+    from gansweep.prepare import main as prepare_main
+
+    sys.exit(prepare_main())
 
 
 if __name__ == "__main__":

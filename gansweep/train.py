@@ -48,7 +48,7 @@ def fit(
 
     from gansweep.callbacks.checkpoint import STATE_KEY
     from gansweep.callbacks.device import DeviceSettings
-    from gansweep.callbacks.evaluation import collect_metrics
+    from gansweep.callbacks.evaluation import collect_metrics, collect_protocols
     from gansweep.callbacks.progress import IterationProgress
     from gansweep.callbacks.restore import RestoreTraining
     from gansweep.callbacks.stop import Interrupted, StopOnSignal
@@ -101,7 +101,7 @@ def fit(
     except (Interrupted, SIGTERMException):  # raised between generator iterations; the checkpoint is written
         interrupted = True
     finally:  # what an evaluation computed before a failure is kept
-        record.update(g_iters=module.g_iters, metrics=collect_metrics(callbacks))
+        record.update(g_iters=module.g_iters, metrics=collect_metrics(callbacks), protocol=collect_protocols(callbacks))
     if module.diverged_at is not None or (interrupted and module.check_divergence()):
         record.update(status="diverged", diverged_at=module.diverged_at)
     else:
@@ -186,7 +186,12 @@ def run_point(cfg: DictConfig, out_dir: Path, checkpoint: Optional[Dict[str, Any
     return record
 
 
+OBJECTIVES = ("energy_distance", "fid_inception", "kl", "fid_digits")  # lower is better for each
+
+
 def objective(record: Dict[str, Any]) -> float:
-    """The value a sweeper optimises: the recorded energy distance, NaN when there is none."""
-    value = (record.get("metrics") or {}).get("energy_distance", math.nan)
-    return float(value) if value is not None else math.nan
+    """The value a sweeper minimises: the first recorded of OBJECTIVES (toy: energy distance; images: FID; stacked
+    digits: KL), NaN when there is none."""
+    metrics = record.get("metrics") or {}
+    value = next((metrics[k] for k in OBJECTIVES if metrics.get(k) is not None), math.nan)
+    return float(value)

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Sequence
+from typing import Iterator, List, Sequence
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -20,6 +20,25 @@ from gansweep.paths import conf_dir
 from gansweep.sweep.templates import register_templates
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_caches(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test (and every CLI it starts) sees fresh caches: XDG_CACHE_HOME (decoded data, real features, the
+    digit classifier) and TORCH_HOME, whose hub/checkpoints holds a randomly initialised network in the real format
+    of inception-2015-12-05.pt, so metrics=inception runs its real code path offline and never downloads."""
+    from tests.fake_inception import write_fake_inception
+
+    root = tmp_path_factory.mktemp("caches")
+    write_fake_inception(root / "torch" / "hub" / "checkpoints" / "inception-2015-12-05.pt")
+    saved = {k: os.environ.get(k) for k in ("XDG_CACHE_HOME", "TORCH_HOME")}
+    os.environ.update(XDG_CACHE_HOME=str(root / "xdg"), TORCH_HOME=str(root / "torch"))
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def compose_config(overrides: Sequence[str] = (), out_dir: Path | None = None, multirun: bool = False) -> DictConfig:

@@ -13,6 +13,7 @@ from tests.conftest import REPO, cli_env
     [
         ("toy_step.py", ["--iters", "3", "--hidden", "8", "--batch", "16"]),
         ("image_step.py", ["--iters", "2", "--batch", "4", "--n-critic", "2", "--images", "32", "--dim", "8"]),
+        ("eval_step.py", ["--metrics", "inception", "--samples", "40", "--real", "40", "--batch", "20", "--dim", "8"]),
     ],
 )
 def test_benchmark_runs_and_prints_its_ratio(script, args):

@@ -71,8 +71,11 @@ def test_datasets_on_disk_need_a_root_and_say_so(name):
 
 
 def test_image_datasets_switch_the_default_metrics():
-    assert compose_config(["dataset=cifar10"]).metrics._target_ is None
+    for dataset in ("cifar10", "stl10", "celeba64", "lsun_bedroom64", "lsun_church64", "image_folder"):
+        assert compose_config([f"dataset={dataset}"]).metrics._target_.endswith("InceptionEvaluation"), dataset
+    assert compose_config(["dataset=stacked_digits"]).metrics._target_.endswith("DigitsEvaluation")
     assert compose_config(["dataset=stacked_digits", "metrics=toy"]).metrics._target_.endswith("ToyEvaluation")
+    assert compose_config(["dataset=cifar10", "metrics=none"]).metrics._target_ is None
     assert compose_config([]).metrics._target_.endswith("ToyEvaluation")
 
 

@@ -220,6 +220,7 @@ TINY_IMAGE_RUN = [
     "train.sample_every=2",
     "logger=csv",
     "train.log_every=2",
+    "metrics.num_samples=64",  # the image default (inception / digits) with a handful of samples
 ]
 
 
@@ -228,7 +229,8 @@ def test_cli_trains_on_stacked_digits_and_leaves_its_folder(tmp_path):
     proc = run_cli([*args, f"hydra.run.dir={tmp_path}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads((tmp_path / "metrics.json").read_text())
-    assert record["status"] == "ok" and record["g_iters"] == 4 and record["choices"]["metrics"] == "none"
+    assert record["status"] == "ok" and record["g_iters"] == 4 and record["choices"]["metrics"] == "digits"
+    assert set(record["metrics"]) == {"modes", "kl", "fid_digits"}
     assert np.asarray(Image.open(tmp_path / "samples.png")).shape == (8 * 34 + 2, 8 * 34 + 2, 3)
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["iter_000002.png", "iter_000004.png"]
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()

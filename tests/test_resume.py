@@ -91,8 +91,9 @@ def checkpoint_of(out_dir):
 
 
 def csv_rows(path):
+    """The curves, without the evaluations' wall-clock times (eval/seconds_*), which no two runs share."""
     header, *rows = [line.split(",") for line in path.read_text().splitlines() if line]
-    return [dict(zip(header, row, strict=True)) for row in rows]
+    return [{k: v for k, v in zip(header, row, strict=True) if not k.startswith("eval/seconds_")} for row in rows]
 
 
 def snapshot(folder):

@@ -67,3 +67,25 @@ def test_statuses_are_counted_and_unfinished_points_get_a_hint(tmp_path):
     assert line.startswith("gansweep: 3 points: 2 ok, 0 diverged, 0 failed, 1 interrupted")
     assert f"gansweep-resume {tmp_path}` continues" in line and "errors" not in line
     assert "resume.failed=rerun" in status_line([dict(record("failed", []), run="0")], tmp_path)
+
+
+def test_table_columns_are_the_metrics_recorded_each_named_by_its_extractor(tmp_path):
+    recs = [
+        record("ok", ["seed=0"], fid_inception=31.234, kid_inception=0.0123456, precision_inception=0.5),
+        record("ok", ["seed=1"], modes=997, kl=0.0312, fid_digits=1.5),
+        record("failed", ["seed=2"]),
+    ]
+    for num, rec in enumerate(recs):
+        (tmp_path / str(num)).mkdir()
+        write_record(tmp_path / str(num), rec)
+    header = write_summary(tmp_path).splitlines()[0]
+    cols = [c.strip() for c in header.split("|")[1:-1]]
+    assert cols == [
+        *("run", "overrides", "status", "g_iters", "fid_inception", "kid_inception", "precision_inception"),
+        *("modes", "kl", "fid_digits", "wall_time_s"),
+    ]
+    inception, digits, failed = table_rows(recs)
+    assert (inception["fid_inception"], inception["kid_inception"], inception["modes"]) == ("31.23", "0.01235", "-")
+    assert (digits["modes"], digits["kl"], digits["fid_inception"]) == ("997/1000", "0.0312", "-")
+    assert set(failed.values()) - {"-"} == {"", "seed=2", "failed", "10", "1.0"}  # every metric: "-"
+    assert (tmp_path / "summary.csv").read_text().splitlines()[0] == ",".join(cols)

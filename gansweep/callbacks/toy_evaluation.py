@@ -14,6 +14,11 @@ from gansweep.metrics.modes import mode_metrics
 class ToyEvaluation(Evaluation):
     """Mode metrics where the data has modes (not the swiss roll); energy distance to a fresh data sample."""
 
+    name = "toy"
+
+    def describe(self) -> Dict[str, Any]:
+        return {"real_samples": self.num_samples, "mode_rule": "nearest mode within 3 std"}
+
     def compute(self, trainer: pl.Trainer, module: Any) -> Dict[str, float]:
         data = datamodule_of(trainer)
         samples = module.sample(self.num_samples).cpu()

@@ -22,6 +22,7 @@ from gansweep.sweep.leases import Leases
 from gansweep.sweep.outcome import record_stamp, settle
 from gansweep.sweep.plan import plan_launch
 from gansweep.sweep.pool import Ended, PointPool, SweepStopped, stop_on_signals
+from gansweep.sweep.preflight import preflight
 from gansweep.sweep.progress import Progress
 from gansweep.sweep.table import varying_overrides
 from gansweep.sweep.warm import preload_list
@@ -42,6 +43,8 @@ def launch(
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     plan = plan_launch(settings, visible_gpus())  # a wrong setting fails here, before anything starts
+    if job_overrides:  # missing metric weights stop the sweep here, not in every point
+        preflight([point_config(hydra_context, config, job_overrides[0], initial_job_idx)[0]])
     sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
     sweep_dir.mkdir(parents=True, exist_ok=True)
     # OmegaConf resolvers are closures: the child registers Hydra's own again (setup_globals) instead

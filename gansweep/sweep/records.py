@@ -35,6 +35,7 @@ def new_record(hydra_cfg: Any, seed: Any) -> Dict[str, Any]:
         "g_iters": 0,
         "wall_time_s": None,
         "metrics": {},
+        "protocol": {},  # how each evaluation measured its metrics (extractor, weights, sample counts)
         "choices": {k: str(v) for k, v in hydra_cfg.runtime.choices.items() if not k.startswith(DERIVED_CHOICES)},
         "overrides": list(hydra_cfg.overrides.task),
         "seed": seed,

@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from gansweep.sweep.launch import point_config
 from gansweep.sweep.outcome import job_end, job_return_for, lost_record, record_stamp, unrecorded
+from gansweep.sweep.preflight import preflight
 from gansweep.sweep.records import write_record
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def launch_array(
         points.append((sweep_config, run_dir, record_stamp(run_dir)))
         calls.append((list(overrides), "hydra.sweep.dir", num, f"job_id_for_{num}", Singleton.get_state()))
         log.info(f"\t#{num} : {' '.join(filter_overrides(overrides))}")
+    preflight(config for config, _, _ in points)  # missing metric weights stop the sweep before submitting
     jobs = executor.map_array(launcher, *zip(*calls, strict=True))
     log.info(f"SLURM array job {jobs[0].job_id.split('_')[0]}: output in {init['folder']}")
     return [gather(job, *point, hydra_context.callbacks) for job, point in zip(jobs, points, strict=True)]

@@ -11,7 +11,28 @@ from omegaconf import DictConfig
 
 from gansweep.sweep.records import METRICS_FILE, STATUSES, read_records
 
-COLUMNS = ("run", "overrides", "status", "g_iters", "modes_covered", "hq_pct", "energy_distance", "wall_time_s")
+HEAD_COLUMNS = ("run", "overrides", "status", "g_iters")
+# metric columns in this order, each shown when some run has it; the key names the extractor (fid_inception vs
+# fid_digits), so numbers of different extractors never share a column
+METRIC_FORMATS = {
+    "modes_covered": "{}",
+    "hq_pct": "{:.1f}",
+    "energy_distance": "{:.4f}",
+    "fid_inception": "{:.2f}",
+    "kid_inception": "{:.5f}",
+    "precision_inception": "{:.3f}",
+    "recall_inception": "{:.3f}",
+    "modes": "{}",
+    "kl": "{:.4f}",
+    "fid_digits": "{:.3f}",
+}
+TAIL_COLUMNS = ("wall_time_s",)
+
+
+def columns(records: Sequence[Dict[str, Any]]) -> List[str]:
+    """The table's columns: the run, its grid axes and status, the metrics some run recorded, the wall time."""
+    present = {k for rec in records for k in rec.get("metrics") or {}}
+    return [*HEAD_COLUMNS, *(k for k in METRIC_FORMATS if k in present), *TAIL_COLUMNS]
 
 
 def varying_overrides(records: Sequence[Dict[str, Any]]) -> List[str]:
@@ -25,19 +46,21 @@ def varying_overrides(records: Sequence[Dict[str, Any]]) -> List[str]:
 def table_rows(records: Sequence[Dict[str, Any]]) -> List[Dict[str, str]]:
     """One row per run; metrics a run did not produce (failed runs, no modes) show as '-'."""
     rows = []
+    shown = [c for c in columns(records) if c in METRIC_FORMATS]
     for rec, overrides in zip(records, varying_overrides(records), strict=True):
         metrics = rec.get("metrics") or {}
-        modes = metrics.get("modes_covered")
         row = {
             "run": rec.get("run", ""),
             "overrides": overrides,
             "status": rec.get("status", "?"),
             "g_iters": _fmt(rec.get("g_iters"), "{}"),  # None: a point that died hard could not say
-            "modes_covered": f"{modes}/{metrics['n_modes']}" if modes is not None else "-",
-            "hq_pct": _fmt(metrics.get("hq_pct"), "{:.1f}"),
-            "energy_distance": _fmt(metrics.get("energy_distance"), "{:.4f}"),
+            **{key: _fmt(metrics.get(key), METRIC_FORMATS[key]) for key in shown},
             "wall_time_s": _fmt(rec.get("wall_time_s"), "{:.1f}"),
         }
+        if metrics.get("modes_covered") is not None:
+            row["modes_covered"] = f"{metrics['modes_covered']}/{metrics['n_modes']}"
+        if metrics.get("modes") is not None:
+            row["modes"] = f"{metrics['modes']}/1000"
         rows.append(row)
     return rows
 
@@ -47,10 +70,11 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def render_markdown(rows: Sequence[Dict[str, str]]) -> str:
-    widths = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in COLUMNS}
-    line = lambda cells: "| " + " | ".join(cells[c].ljust(widths[c]) for c in COLUMNS) + " |"  # noqa: E731
-    header = line({c: c for c in COLUMNS})
-    rule = "|" + "|".join("-" * (widths[c] + 2) for c in COLUMNS) + "|"
+    cols = list(rows[0]) if rows else [*HEAD_COLUMNS, *TAIL_COLUMNS]
+    widths = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in cols}
+    line = lambda cells: "| " + " | ".join(cells[c].ljust(widths[c]) for c in cols) + " |"  # noqa: E731
+    header = line({c: c for c in cols})
+    rule = "|" + "|".join("-" * (widths[c] + 2) for c in cols) + "|"
     return "\n".join([header, rule] + [line(r) for r in rows])
 
 
@@ -78,9 +102,10 @@ def status_line(records: Sequence[Dict[str, Any]], sweep_dir: Path, listed: int 
 def write_summary(sweep_dir: Path) -> str:
     """Read every run's metrics.json under sweep_dir; write summary.csv and summary.md; return the table."""
     sweep_dir = Path(sweep_dir)
-    rows = table_rows(read_records(sweep_dir))
+    records = read_records(sweep_dir)
+    rows = table_rows(records)
     with open(sweep_dir / "summary.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer = csv.DictWriter(fh, fieldnames=columns(records))
         writer.writeheader()
         writer.writerows(rows)
     table = render_markdown(rows)

@@ -1,0 +1,118 @@
+"""Seconds per evaluation with cached real statistics: gansweep's metrics callback (generate, quantise, extract,
+FID + KID + precision/recall, or modes + KL + FID for digits) vs a plain-PyTorch FID loop with the same generator
+and extractor, in this process. The real features (and the digit classifier) are computed once into the metrics
+cache before anything is timed, as gansweep-prepare would.
+
+    python benchmarks/eval_step.py --metrics inception --weights PATH/inception-2015-12-05.pt [--samples 10000]
+    python benchmarks/eval_step.py --metrics digits [--samples 26000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+import warnings
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from timing import InMemory  # benchmarks/timing.py, beside this script
+from torch import Tensor
+
+from gansweep.constraints.gradient_penalty import GradientPenalty
+from gansweep.losses.wgan import WGANLoss
+from gansweep.metrics.features import to_uint8
+from gansweep.models.dcgan import build_dcgan
+from gansweep.module import GANModule
+
+SHAPE = (3, 32, 32)
+
+
+class StackedInMemory(InMemory):
+    """Random images with random stacked-digit labels: metrics=digits scores only stacked digits; this times it."""
+
+    name = "stacked_digits"
+
+    def __init__(self, images: Tensor, **kwargs: Any) -> None:
+        super().__init__(images, **kwargs)
+        self.labels = torch.randint(1000, (len(images),), generator=torch.Generator().manual_seed(1))
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def plain_fid(module: GANModule, extractor: Any, real: Tensor, samples: int, batch: int) -> float:
+    """FID written directly: generate, quantise, extract, Frechet distance against the real mean and covariance."""
+    from torchmetrics.image.fid import _compute_fid
+
+    mu_r, sigma_r = real.double().mean(0), torch.cov(real.double().T)
+    features = []
+    with torch.no_grad():
+        for i in range(0, samples, batch):
+            z = torch.randn(min(batch, samples - i), module.z_dim, device=module.device)
+            features.append(extractor(to_uint8(module.generator(z))).double())
+    fake = torch.cat(features)
+    return float(_compute_fid(mu_r, sigma_r, fake.mean(0), torch.cov(fake.T)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--metrics", choices=("inception", "digits"), default="inception")
+    parser.add_argument("--weights", default=None, help="inception-2015-12-05.pt (default: torch's cache)")
+    parser.add_argument("--samples", type=int, default=None, help="generated images (default: the protocol's)")
+    parser.add_argument("--real", type=int, default=10_000, help="real images in the cached statistics")
+    parser.add_argument("--batch", type=int, default=None)
+    parser.add_argument("--dim", type=int, default=None, help="DCGAN width (default: the paper's, 128)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    device = torch.device(args.device)
+    from gansweep.callbacks.image_evaluation import DigitsEvaluation, InceptionEvaluation
+
+    samples = args.samples or (10_000 if args.metrics == "inception" else 26_000)
+    batch = args.batch or (250 if args.metrics == "inception" else 1000)
+    cache = str(Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "gansweep" / "metrics")
+    common = dict(num_samples=samples, batch_size=batch, num_real=args.real, cache_dir=cache)
+    if args.metrics == "inception":
+        evaluation: Any = InceptionEvaluation(inception_weights=args.weights, download=False, **common)
+    else:
+        evaluation = DigitsEvaluation(**common)
+    images = torch.randint(0, 256, (args.real, *SHAPE), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    data = StackedInMemory(images)
+    data.configure_batches(min(64, args.real), 1, 1)
+    data.setup()
+    start = time.perf_counter()
+    evaluation.prepare(data, device)  # computes and caches the real features: not part of an evaluation
+    prepare_s = time.perf_counter() - start
+    module = GANModule(
+        build_dcgan(SHAPE, dim=args.dim), WGANLoss(), [GradientPenalty(10.0)], (partial(torch.optim.Adam),) * 2
+    )
+    module = module.to(device)
+    assert evaluation.real is not None
+    plain_fid(module, evaluation.extractor, evaluation.real, min(batch, samples), batch)  # warm-up
+    import torchmetrics.image.kid  # noqa: F401  (imported by the first evaluation otherwise: not an evaluation cost)
+
+    sync(device)
+    start = time.perf_counter()
+    plain_fid(module, evaluation.extractor, evaluation.real, samples, batch)
+    sync(device)
+    plain_s = time.perf_counter() - start
+    start = time.perf_counter()
+    metrics = evaluation.compute(None, module)
+    sync(device)
+    ours_s = time.perf_counter() - start
+    print(f"metrics={args.metrics} device={args.device} generated={samples} real={args.real} batch={batch}")
+    print(f"real features (or the cache of a former run): {prepare_s:8.2f} s")
+    print(f"plain PyTorch FID only                  : {plain_s:8.2f} s")
+    print(f"gansweep evaluation ({', '.join(metrics)}): {ours_s:8.2f} s")
+    print(f"ratio gansweep / plain: {ours_s / plain_s:.3f}")
+
+
+if __name__ == "__main__":
+    main()
