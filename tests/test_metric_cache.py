@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from gansweep.metrics.cache import cache_name, cached
+from gansweep.cache import cache_name, cached
 from gansweep.metrics.features import extract, real_features, real_subset, to_uint8
 
 
@@ -80,7 +80,7 @@ def test_two_processes_starting_together_compute_once(tmp_path):
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0]
     assert log.read_text() == "computed\n"
-    assert sorted(f.name for f in tmp_path.iterdir() if not f.name.endswith(".lock")) == sorted([path.name, "log.txt"])
+    assert sorted(f.name for f in tmp_path.iterdir()) == sorted([path.name, "log.txt"])  # no temporary, no lock
 
 
 def test_real_subset_is_fixed_and_independent_of_the_global_seed():

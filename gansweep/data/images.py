@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
@@ -17,6 +16,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from gansweep.cache import cached
 from gansweep.data.base import training_device
 from gansweep.data.stream import permutation_batches
 
@@ -184,20 +184,10 @@ class ImageDataModule(pl.LightningDataModule):
             return self.read()
         digest = hashlib.sha256(f"{type(self).__qualname__}|{signature}".encode()).hexdigest()[:16]
         path = self.cache_dir / f"{self.name}-{'x'.join(map(str, self.data_shape))}-{digest}.pt"
-        if path.is_file():
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            self.labels = saved.get("labels")
-            log.info("dataset=%s: decoded images from the cache %s", self.name, path)
-            return saved["images"]
-        images = self.read()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        try:
-            torch.save({"images": images, "labels": self.labels}, tmp)
-            tmp.replace(path)  # concurrent runs of a sweep never read half a file
-        finally:
-            tmp.unlink(missing_ok=True)
-        return images
+        # concurrent runs of a sweep decode once and never read half a file; read() may set self.labels
+        saved = cached(path, lambda: {"images": self.read(), "labels": self.labels})
+        self.labels = saved.get("labels")
+        return saved["images"]
 
 
 class DeviceBatches:

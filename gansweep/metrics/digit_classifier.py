@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gansweep.metrics.cache import cache_name, cached
+from gansweep.cache import cache_name, cached, sha256_of
 
 log = logging.getLogger("gansweep")
 
@@ -151,7 +151,7 @@ def load_digits_extractor(
         key = {"version": VERSION, "seed": seed, "torch": torch_version}
         path = Path(str(cache_dir)).expanduser() / cache_name(f"digit-classifier-seed{seed}", key)
         saved = cached(path, compute)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = sha256_of(path)
     classifier = DigitClassifier()
     classifier.load_state_dict(saved["state_dict"])
     info = {

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Iterator, Optional
 import torch
 from torch import Tensor
 
-from gansweep.metrics.cache import cache_name, cached
+from gansweep.cache import cache_name, cached
 
 log = logging.getLogger("gansweep")
 

@@ -4,13 +4,14 @@ before any training, with what to put where; another network is never swapped in
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
+
+from gansweep.cache import sha256_of
 
 log = logging.getLogger("gansweep")
 
@@ -42,15 +43,6 @@ class InceptionWeightsError(FileNotFoundError):
 def default_path() -> Path:
     """Where the file is looked for (and downloaded to) when metrics.inception_weights is not set: torch's cache."""
     return Path(torch.hub.get_dir()) / "checkpoints" / FILE_NAME
-
-
-def sha256_of(path: Path) -> str:
-    """The file's sha256, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_weights(path: Optional[str], download: bool = True) -> Path:
