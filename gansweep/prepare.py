@@ -35,7 +35,6 @@ def prepare(cfg: DictConfig, device: Optional[str] = None) -> Dict[str, Any]:
     """Build the run's dataset and image evaluation, then load or compute its real features; returns what was
     prepared (the evaluation's protocol for the real side). Nothing to prepare for metrics without real features."""
     import torch
-    from hydra.utils import instantiate
 
     from gansweep.callbacks.image_evaluation import FeatureEvaluation
     from gansweep.instantiate import instantiate_plain
@@ -43,7 +42,7 @@ def prepare(cfg: DictConfig, device: Optional[str] = None) -> Dict[str, Any]:
     if not (cfg.metrics and cfg.metrics.get("_target_")):
         raise ValueError("metrics=none: nothing to prepare (choose metrics=inception or metrics=digits)")
     datamodule = instantiate_plain(cfg.dataset, seed=cfg.seed)  # missing data fails here, in milliseconds
-    evaluation = instantiate(cfg.metrics)  # missing weights fail here
+    evaluation = instantiate_plain(cfg.metrics)  # missing weights fail here, with their own error
     if not isinstance(evaluation, FeatureEvaluation):
         raise ValueError(f"metrics={type(evaluation).__name__} computes no real-data statistics: nothing to prepare")
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -169,3 +169,6 @@ def test_gansweep_prepare_says_what_to_fix(capsys, tmp_path, cifar):
     assert "metrics=none: nothing to prepare" in capsys.readouterr().err
     assert main(["dataset=cifar10", f"dataset.root={tmp_path}"]) == 1  # no CIFAR-10 files there
     assert "dataset.root=PATH" in capsys.readouterr().err
+    absent = f"metrics.inception_weights={tmp_path}/absent.pt"
+    assert main(["dataset=cifar10", f"dataset.root={cifar}", absent]) == 1
+    assert "absent.pt is not a file" in capsys.readouterr().err
