@@ -53,6 +53,16 @@ def test_each_sweep_point_is_a_wandb_run_ok_and_failed(tmp_path):
     assert failed.summary["status"] == "failed" and "train.n_critic must be >= 1" in failed.summary["error"]
     assert failed.exit_code == 1 and not [row for row in failed.history if "train/critic" in row]
 
+    (path,) = offline_runs(sweep / "wandb")  # the sweep's comparison, in the same group
+    report = read_run(path)
+    assert (report.run["run_group"], report.run["job_type"]) == ("gp_grid", "report")
+    (logged,) = report.history
+    table = json.loads((report.files / logged["comparison.path"]).read_text())
+    assert table["columns"][:2] == ["rank", "train.n_critic"] and len(table["data"]) == 2
+    points = json.loads((report.files / logged["points.path"]).read_text())
+    assert [row[points["columns"].index("status")] for row in points["data"]] == ["ok", "failed"]
+    assert all((report.files / name).is_file() for name in logged["plots/heatmap.filenames"])
+
 
 def test_online_failure_falls_back_to_offline_and_the_run_completes(tmp_path, monkeypatch, caplog):
     for var in ("WANDB_MODE", "WANDB_API_KEY"):

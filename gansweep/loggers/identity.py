@@ -40,7 +40,7 @@ def point_identity(cfg: Any, hydra_cfg: Any) -> Dict[str, Any]:
     from omegaconf import OmegaConf
 
     choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith(("hydra", "debug/"))}
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     assert isinstance(config, dict)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     sweep_dir = Path(str(hydra_cfg.sweep.dir)) if multirun else None

@@ -94,7 +94,7 @@ class WandbRunLogger(WandbLogger):
     ) -> None:
         self.mode = resolve_mode(mode)  # a wrong mode fails here, before training
         super().__init__(name=name, save_dir=save_dir, project=project, entity=entity, group=group)
-        self._wandb_init.update(job_type=job_type, tags=_tags(tags), notes=notes, mode=self.mode)
+        self._wandb_init.update(job_type=job_type, tags=clean_tags(tags), notes=notes, mode=self.mode)
         self._wandb_init.pop("anonymous", None)  # deprecated in W&B: passing it at all prints a warning
         self.init_timeout, self.log_samples = init_timeout, log_samples
         self._warned = False
@@ -113,7 +113,7 @@ class WandbRunLogger(WandbLogger):
         for key, value in (("group", group), ("job_type", job_type), ("name", name)):
             if init.get(key) is None:
                 init[key] = value
-        init["tags"] = _tags([*(init.get("tags") or []), *tags])
+        init["tags"] = clean_tags([*(init.get("tags") or []), *tags])
         self._name = init["name"]
 
     def resume_from(self, step: int) -> None:
@@ -174,6 +174,6 @@ class WandbRunLogger(WandbLogger):
         return Path(self._save_dir or ".") / "wandb" / RUN_ID_FILE
 
 
-def _tags(tags: Sequence[str]) -> list[str]:
+def clean_tags(tags: Sequence[str]) -> list[str]:
     """Unique tags of at most MAX_TAG characters (W&B refuses longer ones), in order."""
     return list(dict.fromkeys(str(t)[:MAX_TAG] for t in tags if str(t)))
