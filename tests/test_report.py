@@ -323,6 +323,7 @@ def test_three_grid_axes_make_panels_and_running_sweep_reports(tmp_path: Path) -
         write_point(sweep_dir / str(job), status, overrides, {"energy_distance": 0.1 * (job + 1)}, "0")
     report = write_report(sweep_dir)
     assert report.metric == "energy_distance" and report.table_columns[1:4] == [LR, W, "loss"]
+    assert [p.name for p in report.plots] == ["heatmap.png"]  # no logs/metrics.csv: no curves
     single = check_png(sweep_dir / "heatmap.png")
     with pytest.raises(ValueError, match="one or two"):
         write_report(sweep_dir, axes=[LR, LR])
@@ -338,3 +339,16 @@ def test_sample_like_sweep_copy_still_reads(sweep: Path, tmp_path: Path) -> None
     again = write_report(moved)
     assert again.table_rows == write_report(sweep).table_rows
     assert "lr_gp_sweep" not in again.markdown and "# Sweep report: copied" in again.markdown
+
+
+def test_long_errors_are_cut_in_markdown_only(sweep: Path) -> None:
+    grid = read_grid(sweep)
+    assert grid is not None
+    (job,) = [i for i, o in enumerate(grid.points) if key_of(o) == ("2e-4", "1", "0")]
+    error = "ValueError: " + "x" * 1000 + "\nsecond line"
+    write_record(sweep / str(job), {"status": "failed", "error": error, "metrics": {}, "overrides": grid.points[job]})
+    report = write_report(sweep)
+    (line,) = [ln for ln in report.markdown.splitlines() if ln.startswith(f"- `{job}`")]
+    assert line.endswith("...") and len(line) < 450 and "second line" not in report.markdown
+    with open(sweep / "report_points.csv", newline="") as fh:
+        assert [r["error"] for r in csv.DictReader(fh) if r["run"] == str(job)] == [error]

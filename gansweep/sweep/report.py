@@ -21,6 +21,7 @@ from gansweep.sweep.table import columns, render_markdown, table_rows
 REPORT_MD, REPORT_CSV, POINTS_CSV = "report.md", "report.csv", "report_points.csv"
 HEATMAP_PNG, CURVES_PNG = "heatmap.png", "curves.png"
 COUNTED = ("diverged", "failed", "interrupted", PENDING)
+ERROR_CHARS = 300  # report.md shows an error's start; report_points.csv and metrics.json keep all of it
 STAT_COLUMNS = ("median", "mean", "std", "n", "best_during_training", *COUNTED)
 
 
@@ -94,7 +95,8 @@ def problem_section(data: ReportData) -> List[str]:
     if not bad:
         return lines + ["None.", ""]
     for point in bad:
-        error = (point.error or "no error recorded").strip().replace("\n", " ")
+        error = " ".join((point.error or "no error recorded").split())
+        error = error if len(error) <= ERROR_CHARS else error[: ERROR_CHARS - 3] + "..."
         lines.append(f"- {_describe(point)}: **{point.status}**: {error}")
         if point.run:
             lines.append(f"  (details in `{point.run}/{METRICS_FILE}`)")

@@ -142,7 +142,7 @@ def plot_curves(path: Path, data: ReportData) -> Optional[Path]:
             continue
         ax.plot(steps, median, color=colour, label=label)
         ax.fill_between(steps, low, high, color=colour, alpha=0.2, linewidth=0)
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, steps=[1, 2, 2.5, 5, 10]))
     ax.set_xlabel("generator iterations")
     ax.set_ylabel(f"{data.metric} {direction(data.higher_is_better)}")
     ax.set_title(f"{data.sweep_dir.name}: {data.metric} during training, median over seeds (min..max shaded)",
