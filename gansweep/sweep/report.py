@@ -191,7 +191,7 @@ def write_report(sweep_dir: Path, metric: Optional[str] = None, axes: Optional[S
     write_points_csv(sweep_dir / POINTS_CSV, point_records(data))
     markdown = render_report(data, plots)
     _write_text(sweep_dir / REPORT_MD, markdown)
-    text = f"{ranked_markdown(data)}\n(report: {sweep_dir / REPORT_MD})"
+    text = f"{ranked_markdown(data)}\n(report: {data.sweep_dir / REPORT_MD})"  # absolute: a terminal's pointer
     return Report(
         metric=data.metric,
         higher_is_better=data.higher_is_better,
@@ -200,7 +200,7 @@ def write_report(sweep_dir: Path, metric: Optional[str] = None, axes: Optional[S
         plots=[p for p in plots.values() if p is not None],
         markdown=markdown,
         text=text,
-        path=sweep_dir / REPORT_MD,
+        path=data.sweep_dir / REPORT_MD,
     )
 
 

@@ -275,7 +275,7 @@ def _score(cell: Cell, higher: bool) -> float:
 
 def load_report_data(sweep_dir: Path, metric: Optional[str] = None) -> ReportData:
     """Read a sweep folder (finished, partial or still running) into its points, cells and ranking."""
-    sweep_dir = Path(sweep_dir)
+    sweep_dir = Path(sweep_dir).resolve()  # its name titles the report, even when given as "."
     grid = read_grid(sweep_dir)
     points = collect_points(sweep_dir, grid)
     if not points:

@@ -31,10 +31,11 @@ def heatmap_axes(data: ReportData, axes: Optional[Sequence[str]] = None) -> List
 
 
 def cell_text(cell: Optional[Cell]) -> str:
-    """What a heatmap cell says: median (3 significant digits) and n, then its failed/diverged/pending counts."""
+    """What a heatmap cell says: median (3 significant digits) and n, then its failed, diverged, interrupted and
+    pending counts (all a grey cell, with no ok point, says)."""
     if cell is None:
         return "no point"
-    counts = [f"{cell.count(s)} {s}" for s in (*BAD_STATUSES, PENDING) if cell.count(s)]
+    counts = [f"{cell.count(s)} {s}" for s in (*BAD_STATUSES, "interrupted", PENDING) if cell.count(s)]
     if cell.median is None:
         return "\n".join(counts) or "no value"
     return "\n".join([f"{cell.median:.3g}", f"n={cell.n}", *counts])
