@@ -40,7 +40,7 @@ def test_multirun_survives_diverging_and_failing_points(tmp_path):
 
 def test_quickstart_template_runs_every_objective(tmp_path):
     sweep = tmp_path / "quick"
-    proc = run_cli(["-m", "+sweep=quickstart", *TINY, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    proc = run_cli(["-m", "+sweep=quickstart", *TINY, "logger=csv", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
     assert len(records) == 10 and all(r["status"] == "ok" for r in records)

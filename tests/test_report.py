@@ -226,7 +226,10 @@ def test_report_markdown(sweep: Path) -> None:
     assert md.index("## Ranking") < md.index("## Failed") < md.index("## Pending") < md.index("## Every point")
     for name in ("report.md", "report.csv", "report_points.csv"):
         assert str(sweep.parent) not in (sweep / name).read_text()  # relative paths only: the folder can move
-    assert report.text.startswith("| rank |") and report.text.endswith(f"(report: {sweep / 'report.md'})")
+    assert report.text.startswith("| rank |")
+    assert report.text.endswith(
+        f"(report: {sweep / 'report.md'}; ranked by fid_inception (lower is better), median over seeds)"
+    )
 
 
 def check_png(path: Path, min_size: Tuple[int, int] = (300, 150)) -> Tuple[int, int]:

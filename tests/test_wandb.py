@@ -61,7 +61,7 @@ def test_each_sweep_point_is_a_wandb_run_ok_and_failed(tmp_path):
     assert table["columns"][:2] == ["rank", "train.n_critic"] and len(table["data"]) == 2
     points = json.loads((report.files / logged["points.path"]).read_text())
     assert [row[points["columns"].index("status")] for row in points["data"]] == ["ok", "failed"]
-    assert all((report.files / name).is_file() for name in logged["plots/heatmap.filenames"])
+    assert (report.files / logged["plots/heatmap.path"]).is_file() and logged["plots/curves._type"] == "image-file"
 
 
 def test_online_failure_falls_back_to_offline_and_the_run_completes(tmp_path, monkeypatch, caplog):

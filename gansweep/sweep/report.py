@@ -191,7 +191,9 @@ def write_report(sweep_dir: Path, metric: Optional[str] = None, axes: Optional[S
     write_points_csv(sweep_dir / POINTS_CSV, point_records(data))
     markdown = render_report(data, plots)
     _write_text(sweep_dir / REPORT_MD, markdown)
-    text = f"{ranked_markdown(data)}\n(report: {data.sweep_dir / REPORT_MD})"  # absolute: a terminal's pointer
+    ranked_by = f"ranked by {data.metric} {direction(data.higher_is_better)}, median over seeds" if data.metric else ""
+    where = f"(report: {data.sweep_dir / REPORT_MD}{'; ' + ranked_by if ranked_by else ''})"  # absolute: for a terminal
+    text = f"{ranked_markdown(data)}\n{where}"
     return Report(
         metric=data.metric,
         higher_is_better=data.higher_is_better,

@@ -56,9 +56,10 @@ def log_report(
     run = start_run(init, float(settings.get("init_timeout") or 90))
     try:
         rows: List[List[Any]] = [[row.get(c) for c in point_columns] for row in point_rows]
+        ranked = [list(r) for r in report.table_rows]
         run.log(
             {
-                "comparison": wandb.Table(columns=list(report.table_columns), data=[list(r) for r in report.table_rows]),
+                "comparison": wandb.Table(columns=list(report.table_columns), data=ranked),
                 "points": wandb.Table(columns=list(point_columns), data=rows),
                 **{f"plots/{Path(p).stem}": wandb.Image(str(p)) for p in report.plots},
             }
@@ -66,7 +67,8 @@ def log_report(
         run.summary.update({"metric": report.metric, "points": len(point_rows)})
         run.finish(exit_code=0)
     except Exception as err:  # the report files are written already; W&B only mirrors them
-        log.warning("the W&B report run failed (%s: %s); report.md in %s is complete", type(err).__name__, err, sweep_dir)
+        name = type(err).__name__
+        log.warning("the W&B report run failed (%s: %s); report.md in %s is complete", name, err, sweep_dir)
         try:
             run.finish(exit_code=1)
         except Exception:  # already said; the sweep's own files are what counts
