@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 from tests.conftest import REPO, cli_env, run_cli
 
@@ -47,6 +48,13 @@ def test_quickstart_template_runs_every_objective(tmp_path):
     assert {r["choices"]["experiment"] for r in records} == {"wgan_gp", "bolt", "lgan", "bures", "nsgan"}
     assert "modes_covered" in proc.stdout  # the report's headline metric for a toy mixture
     assert (sweep / "curves.png").is_file() and (sweep / "heatmap.png").is_file()
+    again = subprocess.run(  # the console script, on the finished sweep, ranked by another metric
+        [str(Path(sys.executable).with_name("gansweep-report")), str(sweep), "--metric", "energy_distance"],
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "ranked by energy_distance (lower is better)" in again.stdout and "experiment" in again.stdout
 
 
 def test_installed_wheel_works_outside_the_checkout(tmp_path):

@@ -15,7 +15,7 @@ from PIL import Image
 from gansweep.sweep.grid import read_grid
 from gansweep.sweep.records import write_record
 from gansweep.sweep.report import main, write_report
-from gansweep.sweep.report_data import ReportData, headline_metric, higher_is_better, load_report_data
+from gansweep.sweep.report_data import Cell, ReportData, headline_metric, higher_is_better, load_report_data, rank
 
 LR, W = "optim.lr", "constraint.gp.weight"
 MULTIRUN = """\
@@ -163,6 +163,11 @@ def test_ranking_follows_the_metric_direction(sweep: Path) -> None:
         ((lo, "10"), 3, 3),
         ((hi, "1"), None, None),
     ]
+
+
+def test_equal_medians_share_a_rank() -> None:
+    cells = [Cell(("a",), [], median=m) for m in (8.0, 6.0, 8.0, None, 8.0)]
+    assert [(c.median, c.rank) for c in rank(cells, higher=True)] == [(8, 1), (8, 1), (8, 1), (6, 4), (None, None)]
 
 
 def test_default_metric_and_direction(sweep: Path) -> None:

@@ -260,10 +260,12 @@ def aggregate(cell: Cell, sweep_dir: Path, metric: Optional[str], higher: bool) 
 
 
 def rank(cells: Sequence[Cell], higher: bool) -> List[Cell]:
-    """Cells sorted by median in the metric's direction, rank 1 = best; cells without a value last, unranked."""
+    """Cells sorted by median in the metric's direction, rank 1 = best, equal medians sharing a rank (1, 1, 3);
+    cells without a value last, unranked."""
     scored = sorted((c for c in cells if c.median is not None), key=lambda c: _score(c, higher))
     for position, cell in enumerate(scored, start=1):
-        cell.rank = position
+        previous = scored[position - 2] if position > 1 else None
+        cell.rank = previous.rank if previous is not None and previous.median == cell.median else position
     return scored + [c for c in cells if c.median is None]
 
 
