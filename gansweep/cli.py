@@ -1,6 +1,6 @@
 """The console scripts: `gansweep`, a Hydra app over conf/ with multirun_templates/ as the `sweep` group,
-`gansweep-resume DIR`, which runs the sweep saved in DIR again, and `gansweep-prepare`, which computes a sweep's
-real-data statistics ahead of it."""
+`gansweep-resume DIR`, which runs the sweep saved in DIR again, `gansweep-report DIR`, which compares its points,
+and `gansweep-prepare`, which computes a sweep's real-data statistics ahead of it."""
 
 from __future__ import annotations
 
@@ -52,6 +52,13 @@ def resume() -> None:
     print(f"gansweep-resume: gansweep {shlex.join(argv)}  (in {os.getcwd()})", file=sys.stderr, flush=True)
     sys.argv = ["gansweep", *argv]
     main()
+
+
+def report() -> None:
+    """gansweep-report DIR [--metric NAME] [--axes KEY KEY]: the comparison of a sweep, finished or not."""
+    from gansweep.sweep.report import main as report_main
+
+    sys.exit(report_main())
 
 
 def prepare() -> None:

@@ -153,14 +153,14 @@ class GANModule(pl.LightningModule):
         return self.diverged_at is not None
 
     def _log_curves(self, logs: Dict[str, Tensor]) -> None:
-        """Straight to the logger with step = generator iterations (Lightning's step counts every optimizer step);
+        """Straight to the loggers with step = generator iterations (Lightning's step counts every optimizer step);
         kept in `latest_curves` for the progress bar."""
         grads = [p.grad.norm() for p in self.critic.parameters() if p.grad is not None]
         if grads:  # still the last critic step's gradients: the generator step does not touch them
             logs["critic_grad_norm"] = torch.linalg.vector_norm(torch.stack(grads))
         self.latest_curves = {f"train/{k}": v.item() for k, v in logs.items()}
-        if self.logger is not None:
-            self.logger.log_metrics(self.latest_curves, step=self.g_iters)
+        for logger in self.loggers:
+            logger.log_metrics(self.latest_curves, step=self.g_iters)
 
     def _optimizers(self) -> List[Any]:
         return _as_list(self.optimizers())

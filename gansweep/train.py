@@ -14,7 +14,7 @@ import time
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -38,9 +38,10 @@ def fit(
     record: Dict[str, Any],
     checkpoint: Optional[Dict[str, Any]] = None,
     progress: bool = False,
+    loggers: Sequence[Any] = (),
 ) -> None:
-    """Train one grid point, from `checkpoint` when given (with a progress bar when `progress`); `record` receives
-    g_iters and metrics even when fitting fails, then the status."""
+    """Train one grid point, from `checkpoint` when given (with a progress bar when `progress`, curves to
+    `loggers`); `record` receives g_iters and metrics even when fitting fails, then the status."""
     check_train(cfg.train)  # before the heavy imports: a wrong range fails at once
     import pytorch_lightning as pl
     from hydra.utils import instantiate
@@ -80,12 +81,12 @@ def fit(
         *([IterationProgress(cfg.train.iters)] if progress else []),
         StopOnSignal(),  # last: a stop signal ends the run once every callback has finished the iteration
     ]
-    logger = instantiate(cfg.logger) if cfg.logger else False
-    if checkpoint is not None and hasattr(logger, "resume_from"):
-        logger.resume_from(start)  # the curves continue in the same file, each step once
+    for logger in loggers if checkpoint is not None else ():
+        if hasattr(logger, "resume_from"):
+            logger.resume_from(start)  # the curves continue where the checkpoint left them, each step once
     trainer = pl.Trainer(
         max_epochs=1,
-        logger=logger,
+        logger=list(loggers) or False,
         callbacks=callbacks,
         enable_checkpointing=False,  # checkpoints are gansweep's callback, counted in generator iterations
         enable_model_summary=False,
@@ -157,15 +158,19 @@ def run_point(cfg: DictConfig, out_dir: Path, checkpoint: Optional[Dict[str, Any
 
     from gansweep.callbacks.checkpoint import STATE_KEY
     from gansweep.callbacks.progress import wanted as progress_wanted
+    from gansweep.loggers.build import build_loggers, close_loggers
+    from gansweep.loggers.identity import point_identity
 
     hydra_cfg = HydraConfig.get()
     record = new_record(hydra_cfg, cfg.seed)
     record["resumed_from"] = checkpoint[STATE_KEY]["g_iters"] if checkpoint is not None else None
     start = time.perf_counter()
     failure: Exception | None = None
+    loggers: List[Any] = []
     try:
         (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        fit(cfg, out_dir, record, checkpoint, progress=progress_wanted(multirun))
+        loggers = build_loggers(cfg, point_identity(cfg, hydra_cfg))  # first: a point failing later has its W&B run
+        fit(cfg, out_dir, record, checkpoint, progress=progress_wanted(multirun), loggers=loggers)
         if record["status"] == "diverged":
             record["error"] = f"non-finite loss at generator iteration {record['diverged_at']}"
             log.warning("run diverged: %s", record["error"])
@@ -178,6 +183,7 @@ def run_point(cfg: DictConfig, out_dir: Path, checkpoint: Optional[Dict[str, Any
         record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
     record["wall_time_s"] = round(time.perf_counter() - start, 3)
     write_record(out_dir, record)
+    close_loggers(loggers, record)  # W&B: the outcome into the run's summary, then wandb.finish()
     if failure is not None:
         if not multirun:
             raise failure

@@ -26,13 +26,16 @@ REPO = Path(__file__).resolve().parents[1]
 def offline_caches(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every test (and every CLI it starts) sees fresh caches: XDG_CACHE_HOME (decoded data, real features, the
     digit classifier) and TORCH_HOME, whose hub/checkpoints holds a randomly initialised network in the real format
-    of inception-2015-12-05.pt, so metrics=inception runs its real code path offline and never downloads."""
+    of inception-2015-12-05.pt, so metrics=inception runs its real code path offline and never downloads. W&B runs
+    offline (no test uploads; test_wandb's fallback test lifts it) with its settings and caches in the same place."""
     from tests.fake_inception import write_fake_inception
 
     root = tmp_path_factory.mktemp("caches")
     write_fake_inception(root / "torch" / "hub" / "checkpoints" / "inception-2015-12-05.pt")
-    saved = {k: os.environ.get(k) for k in ("XDG_CACHE_HOME", "TORCH_HOME")}
-    os.environ.update(XDG_CACHE_HOME=str(root / "xdg"), TORCH_HOME=str(root / "torch"))
+    wandb_env = {f"WANDB_{k}_DIR": str(root / "wandb" / k.lower()) for k in ("CONFIG", "CACHE", "DATA")}
+    env = {"XDG_CACHE_HOME": str(root / "xdg"), "TORCH_HOME": str(root / "torch"), "WANDB_MODE": "offline", **wandb_env}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     yield root
     for key, value in saved.items():
         if value is None:

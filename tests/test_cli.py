@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 from tests.conftest import REPO, cli_env, run_cli
 
@@ -31,19 +32,29 @@ def test_multirun_survives_diverging_and_failing_points(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     statuses = sorted(json.loads(p.read_text())["status"] for p in sweep.glob("*/metrics.json"))
     assert statuses == ["diverged", "failed", "failed", "ok"]
-    summary = (sweep / "summary.md").read_text()
-    assert "diverged" in summary and "failed" in summary
-    assert "arch.activation=swish" in proc.stdout  # the table is printed at the end of the sweep
+    report = (sweep / "report.md").read_text()
+    assert "diverged" in report and "failed" in report and "arch.activation=swish" in report
+    assert (sweep / "heatmap.png").is_file() and (sweep / "report.csv").is_file()
+    assert "optim.lr" in proc.stdout  # the ranked table is printed at the end of the sweep
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("gansweep: 4 points: 1 ok, 1 diverged, 2 failed")
 
 
 def test_quickstart_template_runs_every_objective(tmp_path):
     sweep = tmp_path / "quick"
-    proc = run_cli(["-m", "+sweep=quickstart", *TINY, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    proc = run_cli(["-m", "+sweep=quickstart", *TINY, "logger=csv", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
     assert len(records) == 10 and all(r["status"] == "ok" for r in records)
     assert {r["choices"]["experiment"] for r in records} == {"wgan_gp", "bolt", "lgan", "bures", "nsgan"}
-    assert "modes_covered" in proc.stdout
+    assert "modes_covered" in proc.stdout  # the report's headline metric for a toy mixture
+    assert (sweep / "curves.png").is_file() and (sweep / "heatmap.png").is_file()
+    again = subprocess.run(  # the console script, on the finished sweep, ranked by another metric
+        [str(Path(sys.executable).with_name("gansweep-report")), str(sweep), "--metric", "energy_distance"],
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "ranked by energy_distance (lower is better)" in again.stdout and "experiment" in again.stdout
 
 
 def test_installed_wheel_works_outside_the_checkout(tmp_path):

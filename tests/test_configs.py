@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from gansweep.constraints.base import Constraint
 from gansweep.instantiate import instantiate_plain
+from gansweep.loggers.build import build_loggers
 from gansweep.losses.base import GANLoss
 from gansweep.models.base import GANNetworks
 from gansweep.optim import optimizer_factories
@@ -102,10 +103,11 @@ def test_optim_options(name):
 @pytest.mark.parametrize("name", options("logger"))
 def test_logger_options(name, tmp_path):
     cfg = compose_config([f"logger={name}"], out_dir=tmp_path)
-    logger = instantiate(cfg.logger) if cfg.logger else None
-    assert (logger is None) == (name == "none")
-    if logger is not None:
-        assert Path(logger.log_dir).is_relative_to(tmp_path)
+    loggers = build_loggers(cfg, {"config": {}})
+    expected = {"none": [], "csv": ["ResumableCSVLogger"], "wandb": ["ResumableCSVLogger", "WandbRunLogger"]}[name]
+    assert [type(logger).__name__ for logger in loggers] == expected  # every option keeps the CSV curves but none
+    for logger in loggers:
+        assert Path(logger.save_dir).is_relative_to(tmp_path)  # the run folder holds every logger's files
 
 
 @pytest.mark.parametrize("name", options("experiment"))

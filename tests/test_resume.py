@@ -310,7 +310,7 @@ def test_a_sweep_resumes_with_gansweep_resume(tmp_path):
         ]
     ours = {p: s for p, s in snapshot(sweep / "0").items() if ".hydra" not in p.parts and p.suffix != ".log"}
     assert ours == {p: s for p, s in done.items() if ".hydra" not in p.parts and p.suffix != ".log"}
-    assert "| 1   | seed=1    | ok" in resumed.stdout
+    assert resumed.stdout.rstrip().splitlines()[-1].startswith("gansweep: 2 points: 2 ok, 0 diverged, 0 failed")
 
 
 def test_gansweep_resume_reads_the_sweep_command_back(tmp_path):

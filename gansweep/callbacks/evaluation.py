@@ -70,8 +70,8 @@ class Evaluation(pl.Callback):
 
     @staticmethod
     def _log(trainer: pl.Trainer, module: Any, metrics: Dict[str, float]) -> None:
-        if trainer.logger is not None and metrics:
-            trainer.logger.log_metrics({f"eval/{k}": float(v) for k, v in metrics.items()}, step=module.g_iters)
+        for logger in trainer.loggers if metrics else ():
+            logger.log_metrics({f"eval/{k}": float(v) for k, v in metrics.items()}, step=module.g_iters)
 
 
 def datamodule_of(trainer: pl.Trainer) -> Any:

@@ -34,10 +34,19 @@ class Samples(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
         if self.every and module.g_iters % self.every == 0:
-            self.draw(trainer, module, self.dirpath / "samples" / f"iter_{module.g_iters:06d}.png")
+            self.publish(
+                trainer, module, self.draw(trainer, module, self.dirpath / "samples" / f"iter_{module.g_iters:06d}.png")
+            )
 
     def on_train_end(self, trainer: pl.Trainer, module: Any) -> None:
-        self.draw(trainer, module, self.dirpath / "samples.png")
+        self.publish(trainer, module, self.draw(trainer, module, self.dirpath / "samples.png"))
+
+    @staticmethod
+    def publish(trainer: pl.Trainer, module: Any, path: Path) -> None:
+        """The figure to every logger that shows images (W&B), as `samples` at the current generator iteration."""
+        for logger in trainer.loggers:
+            if hasattr(logger, "log_image"):
+                logger.log_image("samples", [str(path)], step=int(module.g_iters))
 
     def draw(self, trainer: pl.Trainer, module: Any, path: Path) -> Path:
         assert self.z is not None, "on_fit_start draws the fixed noise"

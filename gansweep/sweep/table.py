@@ -1,15 +1,12 @@
-"""The comparison table of a finished sweep, printed by a Hydra callback and written as summary.csv/.md."""
+"""The per-point table of a sweep (one row per run folder: its grid values, status, metrics, wall time) and the
+status line that ends a sweep; gansweep.sweep.report puts the table in report.md and report_points.csv."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
-
-from gansweep.sweep.records import METRICS_FILE, STATUSES, read_records
+from gansweep.sweep.records import METRICS_FILE, STATUSES
 
 HEAD_COLUMNS = ("run", "overrides", "status", "g_iters")
 # metric columns in this order, each shown when some run has it; the key names the extractor (fid_inception vs
@@ -97,29 +94,3 @@ def status_line(records: Sequence[Dict[str, Any]], sweep_dir: Path, listed: int 
     if counts["failed"]:
         line += f"; `gansweep-resume {sweep_dir} resume.failed=rerun` (or =resume) retries the failed ones"
     return line
-
-
-def write_summary(sweep_dir: Path) -> str:
-    """Read every run's metrics.json under sweep_dir; write summary.csv and summary.md; return the table."""
-    sweep_dir = Path(sweep_dir)
-    records = read_records(sweep_dir)
-    rows = table_rows(records)
-    with open(sweep_dir / "summary.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns(records))
-        writer.writeheader()
-        writer.writerows(rows)
-    table = render_markdown(rows)
-    (sweep_dir / "summary.md").write_text(table + "\n")
-    return table
-
-
-class SweepTable(Callback):
-    """At the end of a multirun, print the table of every grid point (failed ones included), then the counts."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        if not sweep_dir.is_dir():
-            return
-        table = write_summary(sweep_dir)
-        print(f"\ngansweep: {sweep_dir}\n{table}\n(summary.csv and summary.md in {sweep_dir})", flush=True)
-        print(status_line(read_records(sweep_dir), sweep_dir), flush=True)  # the sweep's last line

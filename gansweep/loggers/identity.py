@@ -1,0 +1,54 @@
+"""Who a grid point is, for a dashboard: its sweep (W&B group), objective (job type), swept values (name), config
+choices (tags) and resolved config, read from the point's Hydra config and its sweep folder."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from gansweep.sweep.grid import read_grid, swept_values
+
+TAGGED_CHOICES = ("experiment", "loss", "constraint", "dataset", "arch", "metrics")
+_TIMESTAMP = re.compile(r"^[\d_.:-]+$")  # Hydra's default sweep folders: multirun/2026-11-29/10-00-00
+
+
+def sweep_group(sweep_dir: Path) -> str:
+    """The sweep's W&B group: its folder's name, with the date folder above it when the name is only a time."""
+    path = Path(sweep_dir).absolute()
+    return f"{path.parent.name}/{path.name}" if _TIMESTAMP.match(path.name) and path.parent.name else path.name
+
+
+def point_name(overrides: Sequence[str], sweep_dir: Optional[Path], job_num: Optional[int]) -> Optional[str]:
+    """`#3 optim.lr=0.0001 seed=1`: the point's swept values (its whole overrides when the grid cannot be read
+    back), after its job number in a sweep; a single run without overrides keeps W&B's own name (None)."""
+    grid = read_grid(sweep_dir) if sweep_dir is not None else None
+    values = swept_values(list(overrides), grid.swept) if grid is not None else list(overrides)
+    parts = ([f"#{job_num}"] if job_num is not None else []) + values
+    return " ".join(parts) or None
+
+
+def choice_tags(choices: Mapping[str, Any]) -> List[str]:
+    """`loss=wgan`, `constraint=gp`, ...: the config-group choices a dashboard filters by (unset ones left out)."""
+    return [f"{group}={choices[group]}" for group in TAGGED_CHOICES if choices.get(group) not in (None, "None")]
+
+
+def point_identity(cfg: Any, hydra_cfg: Any) -> Dict[str, Any]:
+    """WandbRunLogger.identify's arguments for the running point: config (with the group choices under `choices`),
+    group (the sweep, in a multirun), job type (the loss), name (the swept values) and tags (the choices)."""
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith(("hydra", "debug/"))}
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    assert isinstance(config, dict)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    sweep_dir = Path(str(hydra_cfg.sweep.dir)) if multirun else None
+    job_num = OmegaConf.select(hydra_cfg, "job.num", default=None) if multirun else None
+    return {
+        "config": {**config, "choices": choices},
+        "group": sweep_group(sweep_dir) if sweep_dir is not None else None,
+        "job_type": choices.get("loss"),
+        "name": point_name(list(hydra_cfg.overrides.task), sweep_dir, job_num),
+        "tags": choice_tags(choices),
+    }

@@ -1,0 +1,63 @@
+"""A sweep's grid read back from its folder: which keys it sweeps and every point it holds, done or not.
+
+Hydra saves the launching config as DIR/multirun.yaml: the command line's overrides (`seed=0,1`) and the template's
+`hydra.sweeper.params`. Parsed with Hydra's own grammar and expanded as its basic sweeper does, they give each job's
+overrides in job order, so a point can name itself by its swept values and a report can list the points that have
+not written metrics.json yet, with any launcher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+from omegaconf import OmegaConf
+
+MULTIRUN_FILE = "multirun.yaml"
+
+
+@dataclass(frozen=True)
+class Grid:
+    swept: List[str]  # keys with more than one value, in the sweeper's order (template params, then command line)
+    points: List[List[str]]  # each job's overrides, in job order (job i is point i)
+
+
+def read_grid(sweep_dir: Path) -> Optional[Grid]:
+    """The grid saved in sweep_dir/multirun.yaml; None when there is no such file, or the sweeper is not Hydra's
+    basic one (an optimiser chooses its points as it goes: there is no grid to read back)."""
+    saved = Path(sweep_dir) / MULTIRUN_FILE
+    if not saved.is_file():
+        return None
+    hydra = OmegaConf.load(saved).hydra
+    if "BasicSweeper" not in str(OmegaConf.select(hydra, "sweeper._target_", default="")):
+        return None
+    params = OmegaConf.select(hydra, "sweeper.params", default=None) or {}
+    arguments = [f"{key}={value}" for key, value in params.items()]
+    arguments += list(OmegaConf.to_container(hydra.overrides.task, resolve=False))  # type: ignore[arg-type]
+    return expand(arguments)
+
+
+def expand(arguments: List[str]) -> Grid:
+    """Hydra's basic sweeper on `arguments` (template params first, then the command line): the swept keys and the
+    cartesian product of every key's values, as launched (a later override of the same key replaces the earlier)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = OverridesParser.create().parse_overrides(arguments)
+    swept = list(dict.fromkeys(o.get_key_element() for o in overrides if o.is_sweep_override()))
+    final = {o.get_key_element(): o for o in overrides}  # the last of a key wins, as in split_arguments
+    swept = [key for key in swept if final[key].is_sweep_override()]
+    (points,) = BasicSweeper.split_arguments(overrides, None)
+    return Grid(swept, points)
+
+
+def swept_values(overrides: List[str], swept: List[str]) -> List[str]:
+    """The `key=value` overrides of a point whose key is swept, in the grid's order of keys."""
+    by_key = dict(_split(o) for o in overrides)
+    return [f"{key}={by_key[key]}" for key in swept if key in by_key]
+
+
+def _split(override: str) -> tuple[str, str]:
+    key, _, value = override.partition("=")
+    return key, value
