@@ -15,8 +15,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from omegaconf import OmegaConf
 
-from gansweep.sweep.grid import MULTIRUN_FILE, Grid, read_grid
-from gansweep.sweep.records import METRICS_FILE, read_records
+from gansweep.sweep.grid import MULTIRUN_FILE, Grid, parse_overrides, read_grid
+from gansweep.sweep.grid import varying_keys as varying_keys_of
+from gansweep.sweep.records import METRICS_FILE, natural_key, read_records
 from gansweep.sweep.resume import point_overrides
 
 SEED_KEY = "seed"
@@ -40,6 +41,7 @@ class Point:
     status: str  # ok | diverged | failed | interrupted | pending
     record: Optional[Dict[str, Any]] = None  # None while pending
     values: Dict[str, str] = field(default_factory=dict)  # the point's value of each varying key
+    curve: List[Tuple[int, float]] = field(default_factory=list)  # an ok point's evaluations of the metric, by step
 
     @property
     def error(self) -> Optional[str]:
@@ -161,11 +163,7 @@ def _started_folders(sweep_dir: Path) -> List[Tuple[str, List[str]]]:
         overrides = OmegaConf.to_container(OmegaConf.load(saved))
         if isinstance(overrides, list):
             found.append((str(run_dir.relative_to(sweep_dir)), [str(o) for o in overrides]))
-    return sorted(found, key=lambda item: _natural(item[0]))
-
-
-def _natural(name: str) -> Tuple[int, int, str]:
-    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+    return sorted(found, key=lambda item: natural_key(item[0]))
 
 
 def _subdir_is_job_number(sweep_dir: Path) -> bool:
@@ -178,14 +176,7 @@ def varying_keys(points: Sequence[Point], grid: Optional[Grid]) -> List[str]:
     """The keys whose value differs between points: the grid's swept keys, else computed from the overrides."""
     if grid is not None:
         return list(grid.swept)
-    parsed = [_parse(p.overrides) for p in points]
-    every_key = dict.fromkeys(k for overrides in parsed for k in overrides)
-    return [k for k in every_key if len(parsed) > 1 and len({overrides.get(k) for overrides in parsed}) > 1]
-
-
-def _parse(overrides: Sequence[str]) -> Dict[str, str]:
-    """`key=value` overrides as a dict, the key as written (with Hydra's +/~ prefixes, as in Grid.swept)."""
-    return dict(override.partition("=")[::2] for override in overrides)
+    return varying_keys_of([parse_overrides(p.overrides) for p in points])
 
 
 def final_value(point: Point, metric: Optional[str]) -> Optional[float]:
@@ -241,8 +232,9 @@ def build_cells(data_points: Sequence[Point], grid_axes: Sequence[str]) -> List[
     return list(cells.values())
 
 
-def aggregate(cell: Cell, sweep_dir: Path, metric: Optional[str], higher: bool) -> None:
-    """Fill the cell's statistics over its ok points: final values, and the best seen during training."""
+def aggregate(cell: Cell, metric: Optional[str], higher: bool) -> None:
+    """Fill the cell's statistics over its ok points: final values, and the best seen during training (from each
+    point's `curve`, read once by load_report_data)."""
     finals = [v for v in (final_value(p, metric) for p in cell.points) if v is not None]
     cell.n = len(finals)
     if finals:
@@ -253,7 +245,7 @@ def aggregate(cell: Cell, sweep_dir: Path, metric: Optional[str], higher: bool) 
     bests = []
     for point in cell.points:
         if point.status == "ok":
-            best = best_value(read_curve(sweep_dir, point.run, metric), final_value(point, metric), higher)
+            best = best_value(point.curve, final_value(point, metric), higher)
             if best is not None:
                 bests.append(best)
     cell.best_during_training = statistics.median(bests) if bests else None
@@ -286,13 +278,15 @@ def load_report_data(sweep_dir: Path, metric: Optional[str] = None) -> ReportDat
     chosen = choose_metric(records, metric)
     keys = varying_keys(points, grid)
     for point in points:
-        parsed = _parse(point.overrides)
+        parsed = parse_overrides(point.overrides)
         point.values = {k: parsed[k] for k in keys if k in parsed}
+        if chosen is not None and point.status == "ok":
+            point.curve = read_curve(sweep_dir, point.run, chosen)
     grid_axes = [k for k in keys if k != SEED_KEY]
     higher = higher_is_better(chosen) if chosen else False
     cells = build_cells(points, grid_axes)
     for cell in cells:
-        aggregate(cell, sweep_dir, chosen, higher)
+        aggregate(cell, chosen, higher)
     axis_values = {axis: list(dict.fromkeys(p.values[axis] for p in points if axis in p.values)) for axis in grid_axes}
     return ReportData(
         sweep_dir=sweep_dir,
@@ -309,13 +303,10 @@ def load_report_data(sweep_dir: Path, metric: Optional[str] = None) -> ReportDat
 
 def cell_curve(data: ReportData, cell: Cell) -> List[Tuple[int, float, float, float]]:
     """The cell's metric over generator iterations: (step, median, min, max) over its ok points at each step."""
-    if data.metric is None:
-        return []
     by_step: Dict[int, List[float]] = {}
     for point in cell.points:
-        if point.status == "ok":
-            for step, value in read_curve(data.sweep_dir, point.run, data.metric):
-                by_step.setdefault(step, []).append(value)
+        for step, value in point.curve:
+            by_step.setdefault(step, []).append(value)
     return [(s, statistics.median(v), min(v), max(v)) for s, v in sorted(by_step.items())]
 
 
