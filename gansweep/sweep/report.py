@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from gansweep.files import write_atomic, write_text_atomic
+from gansweep.sweep.points import PENDING, Point
 from gansweep.sweep.records import METRICS_FILE, STATUSES
-from gansweep.sweep.report_data import PENDING, Point, ReportData, load_report_data
+from gansweep.sweep.report_data import ReportData, load_report_data
 from gansweep.sweep.report_plots import direction, heatmap_axes, plot_curves, plot_heatmap
 from gansweep.sweep.table import columns, render_markdown, table_rows
 

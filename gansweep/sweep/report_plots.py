@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from gansweep.files import write_atomic
-from gansweep.sweep.report_data import PENDING, Cell, ReportData, cell_curve, cell_label
+from gansweep.sweep.points import PENDING
+from gansweep.sweep.report_data import Cell, ReportData, cell_curve, cell_label
 
 BAD_STATUSES = ("failed", "diverged")
 
