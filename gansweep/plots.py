@@ -8,6 +8,8 @@ from typing import Any, Optional, Tuple
 import torch
 from torch import Tensor
 
+from gansweep.files import write_atomic
+
 
 def scatter_samples(
     path: Path, samples: Tensor, modes: Optional[Tensor] = None, reference: Optional[Tensor] = None, title: str = ""
@@ -37,9 +39,10 @@ def scatter_samples(
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper right", fontsize=7, markerscale=2)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    try:
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def save_image_grid(path: Path, images: Tensor, nrow: int = 8, padding: int = 2) -> Path:
@@ -54,7 +57,4 @@ def save_image_grid(path: Path, images: Tensor, nrow: int = 8, padding: int = 2)
         top, left = padding + (i // nrow) * (h + padding), padding + (i % nrow) * (w + padding)
         canvas[:, top : top + h, left : left + w] = pixels[i]
     array = canvas.permute(1, 2, 0).squeeze(-1).numpy()
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    Image.fromarray(array).save(tmp, format="PNG")
-    tmp.replace(path)
-    return Path(path)
+    return write_atomic(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))

@@ -11,6 +11,8 @@ from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
+from gansweep.files import write_atomic
+
 
 def truncate_curves(path: Path, last_step: int) -> List[str]:
     """Keep the rows of a metrics.csv whose step is at most `last_step` (a run killed after its checkpoint may have
@@ -19,12 +21,14 @@ def truncate_curves(path: Path, last_step: int) -> List[str]:
         reader = csv.DictReader(fh)
         header = list(reader.fieldnames or [])
         rows = [row for row in reader if row.get("step") and int(float(row["step"])) <= last_step]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomic(path, write)
     return header
 
 

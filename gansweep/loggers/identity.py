@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from gansweep.sweep.grid import read_grid, swept_values
+from gansweep.sweep.records import DERIVED_CHOICES
 
 TAGGED_CHOICES = ("experiment", "loss", "constraint", "dataset", "arch", "metrics")
 _TIMESTAMP = re.compile(r"^[\d_.:-]+$")  # Hydra's default sweep folders: multirun/2026-11-29/10-00-00
@@ -39,7 +40,7 @@ def point_identity(cfg: Any, hydra_cfg: Any) -> Dict[str, Any]:
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith(("hydra", "debug/"))}
+    choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith(DERIVED_CHOICES)}
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     assert isinstance(config, dict)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from omegaconf import OmegaConf
 
@@ -52,12 +52,18 @@ def expand(arguments: List[str]) -> Grid:
     return Grid(swept, points)
 
 
-def swept_values(overrides: List[str], swept: List[str]) -> List[str]:
+def swept_values(overrides: Sequence[str], swept: Sequence[str]) -> List[str]:
     """The `key=value` overrides of a point whose key is swept, in the grid's order of keys."""
-    by_key = dict(_split(o) for o in overrides)
+    by_key = parse_overrides(overrides)
     return [f"{key}={by_key[key]}" for key in swept if key in by_key]
 
 
-def _split(override: str) -> tuple[str, str]:
-    key, _, value = override.partition("=")
-    return key, value
+def parse_overrides(overrides: Sequence[str]) -> Dict[str, str]:
+    """`key=value` overrides as {key: value}, keys as written (with Hydra's +/~ prefixes); a bare key maps to ""."""
+    return dict(override.partition("=")[::2] for override in overrides)
+
+
+def varying_keys(points: Sequence[Dict[str, str]]) -> List[str]:
+    """The keys (of parsed overrides) whose value differs between points, in order of first appearance."""
+    every_key = dict.fromkeys(key for point in points for key in point)
+    return [key for key in every_key if len({point.get(key) for point in points}) > 1]

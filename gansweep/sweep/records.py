@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from gansweep.files import write_text_atomic
+
 METRICS_FILE = "metrics.json"
 STATUSES = ("ok", "diverged", "failed", "interrupted")
 # choices a user does not make: Hydra's own, and debug's sizes (picked from debug, e.g. for_smoke, or for_None)
@@ -46,11 +48,7 @@ def write_record(run_dir: Path, record: Dict[str, Any]) -> Path:
     """Write metrics.json atomically (a temp file renamed over it), so a reader never sees half a record."""
     if record.get("status") not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {record.get('status')!r}")
-    path = Path(run_dir) / METRICS_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_json_safe(record), indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(Path(run_dir) / METRICS_FILE, json.dumps(_json_safe(record), indent=2) + "\n")
 
 
 def read_record(run_dir: Path) -> Optional[Dict[str, Any]]:
@@ -62,12 +60,13 @@ def read_record(run_dir: Path) -> Optional[Dict[str, Any]]:
 def read_records(sweep_dir: Path) -> List[Dict[str, Any]]:
     """Every metrics.json under a sweep folder, each with its run folder (relative) under "run"."""
     records = []
-    for path in sorted(Path(sweep_dir).rglob(METRICS_FILE), key=lambda p: _natural_key(p.parent.name)):
+    for path in sorted(Path(sweep_dir).rglob(METRICS_FILE), key=lambda p: natural_key(p.parent.name)):
         record = json.loads(path.read_text())
         record["run"] = str(path.parent.relative_to(sweep_dir))
         records.append(record)
     return records
 
 
-def _natural_key(name: str) -> tuple:
+def natural_key(name: str) -> tuple:
+    """Run folders in job order: 2 before 10; named folders after numbered ones."""
     return (0, int(name), "") if name.isdigit() else (1, 0, name)

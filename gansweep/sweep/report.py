@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from gansweep.files import write_atomic, write_text_atomic
+from gansweep.sweep.points import PENDING, Point
 from gansweep.sweep.records import METRICS_FILE, STATUSES
-from gansweep.sweep.report_data import PENDING, Point, ReportData, load_report_data
+from gansweep.sweep.report_data import ReportData, load_report_data
 from gansweep.sweep.report_plots import direction, heatmap_axes, plot_curves, plot_heatmap
 from gansweep.sweep.table import columns, render_markdown, table_rows
 
@@ -123,19 +125,27 @@ def point_records(data: ReportData) -> List[Dict[str, Any]]:
 
 def write_points_csv(path: Path, records: Sequence[Dict[str, Any]]) -> None:
     """One row per point: the per-point table's columns, plus the error."""
-    rows = table_rows(records)
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=[*columns(records), "error"])
-        writer.writeheader()
-        for row, record in zip(rows, records, strict=True):
-            writer.writerow({**row, "error": record.get("error") or ""})
+    rows = [{**row, "error": rec.get("error") or ""} for row, rec in zip(table_rows(records), records, strict=True)]
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=[*columns(records), "error"])
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomic(path, write)
 
 
 def write_cells_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows([["" if v is None else v for v in row] for row in rows])
+    """The ranked cells, raw numbers; an empty field where a cell has no value."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows([["" if v is None else v for v in row] for row in rows])
+
+    write_atomic(path, write)
 
 
 def why_no_heatmap(data: ReportData) -> str:
@@ -190,7 +200,7 @@ def write_report(sweep_dir: Path, metric: Optional[str] = None, axes: Optional[S
     write_cells_csv(sweep_dir / REPORT_CSV, header, rows)
     write_points_csv(sweep_dir / POINTS_CSV, point_records(data))
     markdown = render_report(data, plots)
-    _write_text(sweep_dir / REPORT_MD, markdown)
+    write_text_atomic(sweep_dir / REPORT_MD, markdown)
     ranked_by = f"ranked by {data.metric} {direction(data.higher_is_better)}, median over seeds" if data.metric else ""
     where = f"(report: {data.sweep_dir / REPORT_MD}{'; ' + ranked_by if ranked_by else ''})"  # absolute: for a terminal
     text = f"{ranked_markdown(data)}\n{where}"
@@ -204,12 +214,6 @@ def write_report(sweep_dir: Path, metric: Optional[str] = None, axes: Optional[S
         text=text,
         path=data.sweep_dir / REPORT_MD,
     )
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,4 +1,4 @@
-"""The numbers behind a sweep's report: every point (finished or pending), its cells over seeds, and their ranking.
+"""The numbers behind a sweep's report: its points (gansweep.sweep.points), their cells over seeds, and the ranking.
 
 Pure data, no plotting: a cell is one combination of the grid axes' values (every varying key but `seed`), its
 seeds aggregated (median, mean, std of the final metrics.json values, and the best value seen during training).
@@ -9,18 +9,14 @@ from __future__ import annotations
 import csv
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from omegaconf import OmegaConf
-
-from gansweep.sweep.grid import MULTIRUN_FILE, Grid, read_grid
-from gansweep.sweep.records import METRICS_FILE, read_records
-from gansweep.sweep.resume import point_overrides
+from gansweep.sweep.grid import parse_overrides, read_grid
+from gansweep.sweep.points import Point, collect_points, varying_keys
 
 SEED_KEY = "seed"
-PENDING = "pending"
 CURVES_FILE = Path("logs") / "metrics.csv"
 # the sweep's headline metric when --metric is not given: the first of these some record has (then any fid_*)
 HEADLINE_ORDER = ("fid_inception", "fid_*", "modes_covered", "energy_distance")
@@ -28,27 +24,6 @@ HIGHER_IS_BETTER = ("modes_covered", "modes", "hq_pct")
 HIGHER_IS_BETTER_PREFIXES = ("precision_", "recall_")
 # numbers a record keeps next to its metrics that describe how they were measured, not the generator
 NOT_METRICS = ("n_modes", "kid_subsets", "kid_subset_size")
-DEFAULT_SUBDIR = "${hydra.job.num}"
-
-
-@dataclass
-class Point:
-    """One grid point: finished (with its metrics.json record) or pending (no record yet)."""
-
-    run: str  # its folder relative to the sweep folder; "" for a pending point with no folder yet
-    overrides: List[str]
-    status: str  # ok | diverged | failed | interrupted | pending
-    record: Optional[Dict[str, Any]] = None  # None while pending
-    values: Dict[str, str] = field(default_factory=dict)  # the point's value of each varying key
-
-    @property
-    def error(self) -> Optional[str]:
-        return None if self.record is None else self.record.get("error")
-
-    @property
-    def label(self) -> str:
-        """The run folder when there is one, else the point's varying overrides."""
-        return self.run or " ".join(f"{k}={v}" for k, v in self.values.items()) or " ".join(self.overrides)
 
 
 @dataclass
@@ -120,74 +95,6 @@ def choose_metric(records: Sequence[Dict[str, Any]], metric: Optional[str]) -> O
     return metric
 
 
-def collect_points(sweep_dir: Path, grid: Optional[Grid]) -> List[Point]:
-    """Every record, plus the grid points (or, with no grid, the started run folders) that have none yet."""
-    records = read_records(sweep_dir)
-    points = [Point(rec["run"], list(rec.get("overrides") or []), str(rec.get("status", "?")), rec) for rec in records]
-    started = _started_folders(sweep_dir)
-    if grid is None:
-        return points + [Point(run, overrides, PENDING) for run, overrides in started]
-    by_overrides: Dict[Tuple[str, ...], List[Point]] = {}
-    for point in points:
-        by_overrides.setdefault(_identity(point.overrides), []).append(point)
-    folders = {_identity(overrides): run for run, overrides in started}
-    job_folders = _subdir_is_job_number(sweep_dir)
-    ordered: List[Point] = []
-    for job, overrides in enumerate(grid.points):
-        matched = by_overrides.pop(_identity(overrides), [])
-        if matched:
-            ordered += matched
-            continue
-        run = folders.get(_identity(overrides), "")
-        if not run and job_folders and (sweep_dir / str(job)).is_dir():
-            run = str(job)
-        ordered.append(Point(run, list(overrides), PENDING))
-    leftover = {id(p) for group in by_overrides.values() for p in group}
-    return ordered + [p for p in points if id(p) in leftover]  # records of no grid point: kept, in folder order
-
-
-def _identity(overrides: Sequence[str]) -> Tuple[str, ...]:
-    """What names a grid point: its overrides without the execution keys a resume may add (resume.*)."""
-    return tuple(point_overrides(list(overrides)))
-
-
-def _started_folders(sweep_dir: Path) -> List[Tuple[str, List[str]]]:
-    """Run folders Hydra has set up (.hydra/overrides.yaml) that hold no metrics.json yet: started, not finished."""
-    found = []
-    for saved in sorted(sweep_dir.rglob("overrides.yaml")):
-        run_dir = saved.parent.parent
-        if saved.parent.name != ".hydra" or run_dir == sweep_dir or (run_dir / METRICS_FILE).is_file():
-            continue
-        overrides = OmegaConf.to_container(OmegaConf.load(saved))
-        if isinstance(overrides, list):
-            found.append((str(run_dir.relative_to(sweep_dir)), [str(o) for o in overrides]))
-    return sorted(found, key=lambda item: _natural(item[0]))
-
-
-def _natural(name: str) -> Tuple[int, int, str]:
-    return (0, int(name), "") if name.isdigit() else (1, 0, name)
-
-
-def _subdir_is_job_number(sweep_dir: Path) -> bool:
-    """Whether multirun.yaml keeps Hydra's default run folder, the job number (job i runs in sweep_dir/i)."""
-    sweep = OmegaConf.to_container(OmegaConf.load(sweep_dir / MULTIRUN_FILE).hydra.sweep, resolve=False)
-    return isinstance(sweep, dict) and str(sweep.get("subdir", DEFAULT_SUBDIR)) == DEFAULT_SUBDIR
-
-
-def varying_keys(points: Sequence[Point], grid: Optional[Grid]) -> List[str]:
-    """The keys whose value differs between points: the grid's swept keys, else computed from the overrides."""
-    if grid is not None:
-        return list(grid.swept)
-    parsed = [_parse(p.overrides) for p in points]
-    every_key = dict.fromkeys(k for overrides in parsed for k in overrides)
-    return [k for k in every_key if len(parsed) > 1 and len({overrides.get(k) for overrides in parsed}) > 1]
-
-
-def _parse(overrides: Sequence[str]) -> Dict[str, str]:
-    """`key=value` overrides as a dict, the key as written (with Hydra's +/~ prefixes, as in Grid.swept)."""
-    return dict(override.partition("=")[::2] for override in overrides)
-
-
 def final_value(point: Point, metric: Optional[str]) -> Optional[float]:
     """The point's metrics.json value of `metric` when the point ended ok and the value is finite, else None."""
     if point.status != "ok" or point.record is None or metric is None:
@@ -241,8 +148,9 @@ def build_cells(data_points: Sequence[Point], grid_axes: Sequence[str]) -> List[
     return list(cells.values())
 
 
-def aggregate(cell: Cell, sweep_dir: Path, metric: Optional[str], higher: bool) -> None:
-    """Fill the cell's statistics over its ok points: final values, and the best seen during training."""
+def aggregate(cell: Cell, metric: Optional[str], higher: bool) -> None:
+    """Fill the cell's statistics over its ok points: final values, and the best seen during training (from each
+    point's `curve`, read once by load_report_data)."""
     finals = [v for v in (final_value(p, metric) for p in cell.points) if v is not None]
     cell.n = len(finals)
     if finals:
@@ -253,7 +161,7 @@ def aggregate(cell: Cell, sweep_dir: Path, metric: Optional[str], higher: bool) 
     bests = []
     for point in cell.points:
         if point.status == "ok":
-            best = best_value(read_curve(sweep_dir, point.run, metric), final_value(point, metric), higher)
+            best = best_value(point.curve, final_value(point, metric), higher)
             if best is not None:
                 bests.append(best)
     cell.best_during_training = statistics.median(bests) if bests else None
@@ -286,13 +194,15 @@ def load_report_data(sweep_dir: Path, metric: Optional[str] = None) -> ReportDat
     chosen = choose_metric(records, metric)
     keys = varying_keys(points, grid)
     for point in points:
-        parsed = _parse(point.overrides)
+        parsed = parse_overrides(point.overrides)
         point.values = {k: parsed[k] for k in keys if k in parsed}
+        if chosen is not None and point.status == "ok":
+            point.curve = read_curve(sweep_dir, point.run, chosen)
     grid_axes = [k for k in keys if k != SEED_KEY]
     higher = higher_is_better(chosen) if chosen else False
     cells = build_cells(points, grid_axes)
     for cell in cells:
-        aggregate(cell, sweep_dir, chosen, higher)
+        aggregate(cell, chosen, higher)
     axis_values = {axis: list(dict.fromkeys(p.values[axis] for p in points if axis in p.values)) for axis in grid_axes}
     return ReportData(
         sweep_dir=sweep_dir,
@@ -309,13 +219,10 @@ def load_report_data(sweep_dir: Path, metric: Optional[str] = None) -> ReportDat
 
 def cell_curve(data: ReportData, cell: Cell) -> List[Tuple[int, float, float, float]]:
     """The cell's metric over generator iterations: (step, median, min, max) over its ok points at each step."""
-    if data.metric is None:
-        return []
     by_step: Dict[int, List[float]] = {}
     for point in cell.points:
-        if point.status == "ok":
-            for step, value in read_curve(data.sweep_dir, point.run, data.metric):
-                by_step.setdefault(step, []).append(value)
+        for step, value in point.curve:
+            by_step.setdefault(step, []).append(value)
     return [(s, statistics.median(v), min(v), max(v)) for s, v in sorted(by_step.items())]
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from gansweep.sweep.report_data import PENDING, Cell, ReportData, cell_curve, cell_label
+from gansweep.files import write_atomic
+from gansweep.sweep.points import PENDING
+from gansweep.sweep.report_data import Cell, ReportData, cell_curve, cell_label
 
 BAD_STATUSES = ("failed", "diverged")
 
@@ -39,14 +41,6 @@ def cell_text(cell: Optional[Cell]) -> str:
     if cell.median is None:
         return "\n".join(counts) or "no value"
     return "\n".join([f"{cell.median:.3g}", f"n={cell.n}", *counts])
-
-
-def _save(fig: Any, path: Path) -> Path:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format="png")
-    tmp.replace(path)
-    return path
 
 
 def _panels(data: ReportData, shown: Sequence[str]) -> List[Dict[str, str]]:
@@ -113,7 +107,7 @@ def plot_heatmap(path: Path, data: ReportData, axes: Optional[Sequence[str]] = N
     fig.suptitle(f"{data.sweep_dir.name}: {data.metric}, median over seeds (final values)", fontsize=10)
     fig.tight_layout()
     try:
-        return _save(fig, path)
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
 
@@ -152,6 +146,6 @@ def plot_curves(path: Path, data: ReportData) -> Optional[Path]:
     ax.legend(fontsize=7, loc="best", ncol=1 if len(curves) <= 8 else 2)
     fig.tight_layout()
     try:
-        return _save(fig, path)
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)

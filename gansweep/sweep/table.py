@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
+from gansweep.sweep.grid import parse_overrides, varying_keys
 from gansweep.sweep.records import METRICS_FILE, STATUSES
 
 HEAD_COLUMNS = ("run", "overrides", "status", "g_iters")
@@ -34,9 +35,8 @@ def columns(records: Sequence[Dict[str, Any]]) -> List[str]:
 
 def varying_overrides(records: Sequence[Dict[str, Any]]) -> List[str]:
     """Each run's overrides, keeping only the keys whose value differs between runs (the grid axes)."""
-    parsed = [dict(o.split("=", 1) if "=" in o else (o, "") for o in rec.get("overrides") or []) for rec in records]
-    every_key = dict.fromkeys(k for p in parsed for k in p)
-    keys = [k for k in every_key if len(parsed) == 1 or len({p.get(k) for p in parsed}) > 1]
+    parsed = [parse_overrides(rec.get("overrides") or []) for rec in records]
+    keys = varying_keys(parsed) if len(parsed) > 1 else list(parsed[0]) if parsed else []
     return [" ".join(f"{k}={p[k]}" for k in keys if k in p) for p in parsed]
 
 
