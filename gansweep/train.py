@@ -169,7 +169,7 @@ def run_point(cfg: DictConfig, out_dir: Path, checkpoint: Optional[Dict[str, Any
     loggers: List[Any] = []
     try:
         (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        loggers = build_loggers(cfg, point_identity(cfg, hydra_cfg))  # first: a point failing later has its W&B run
+        loggers = build_loggers(cfg, lambda: point_identity(cfg, hydra_cfg))  # first: a later failure has its W&B run
         fit(cfg, out_dir, record, checkpoint, progress=progress_wanted(multirun), loggers=loggers)
         if record["status"] == "diverged":
             record["error"] = f"non-finite loss at generator iteration {record['diverged_at']}"

@@ -154,6 +154,17 @@ PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
             raise RuntimeError(f"{' '.join(args)} failed: {proc.stderr.strip()}")
         return proc.stdout
 
+    def diagnostics(self) -> str:
+        """Every job's state and the daemons' log tails without debug lines: what a failed test prints."""
+        jobs = subprocess.run(
+            ["scontrol", "show", "job"], capture_output=True, text=True, env=self.env, timeout=30
+        ).stdout
+        logs = []
+        for name in ("slurmctld.log", "slurmd.log"):
+            lines = [line for line in _tail(self.root / name, 400).splitlines() if "debug" not in line]
+            logs.append(f"--- {name}:\n" + "\n".join(lines[-40:]))
+        return f"--- scontrol show job:\n{jobs}\n" + "\n".join(logs)
+
     def stop(self) -> None:
         """Stop the daemons this cluster started, by PID (slurmd first, then slurmctld, then munged)."""
         for proc in reversed(self.processes):

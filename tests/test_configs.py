@@ -103,7 +103,7 @@ def test_optim_options(name):
 @pytest.mark.parametrize("name", options("logger"))
 def test_logger_options(name, tmp_path):
     cfg = compose_config([f"logger={name}"], out_dir=tmp_path)
-    loggers = build_loggers(cfg, {"config": {}})
+    loggers = build_loggers(cfg, lambda: {"config": {}})
     expected = {"none": [], "csv": ["ResumableCSVLogger"], "wandb": ["ResumableCSVLogger", "WandbRunLogger"]}[name]
     assert [type(logger).__name__ for logger in loggers] == expected  # every option keeps the CSV curves but none
     for logger in loggers:

@@ -58,20 +58,47 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout_s: float) -> None:
         time.sleep(0.2)
 
 
-def hurry_requeued(slurm: SlurmCluster, job_id: str, timeout_s: float = 90) -> None:
-    """SLURM holds a requeued job for about two minutes (its BeginTime); once it waits for that, let it start now.
-    Not earlier: a job started again while its first run is still completing is killed ("credential revoked")."""
+def hurry_requeued(slurm: SlurmCluster, job_id: str, pid: int, timeout_s: float = 120) -> None:
+    """SLURM holds a requeued job for about two minutes (its BeginTime); once it waits for that and its first run's
+    process `pid` is gone, let it start now. Not earlier: a job started again while its first run is still completing
+    is killed ("credential revoked") and held."""
     deadline, requeued = time.monotonic() + timeout_s, False
     while time.monotonic() < deadline:
         info = slurm.run("scontrol", "show", "job", job_id)
-        if "JobState=PENDING Reason=BeginTime" in info:
+        if "JobState=PENDING Reason=BeginTime" in info and not _alive(pid):
+            time.sleep(1.0)  # slurmstepd's epilog follows the process
             slurm.run("scontrol", "update", f"JobId={job_id}", "StartTime=now")
             return
         requeued = requeued or "JobState=PENDING" in info or "JobState=COMPLETING" in info
         if requeued and "JobState=RUNNING" in info:  # started again by itself (no BeginTime hold)
             return
         time.sleep(0.5)
-    raise AssertionError(f"job {job_id} was not requeued within {timeout_s:.0f} s")
+    raise AssertionError(f"job {job_id} was not requeued within {timeout_s:.0f} s\n{slurm.diagnostics()}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def finish(proc: subprocess.Popen, slurm: SlurmCluster, job_id: str, timeout_s: float) -> str:
+    """The sweep's output once it exits; a requeued job SLURM held instead of starting is released once. On timeout,
+    fails with the sweep's output and the cluster's state and logs."""
+    deadline, released = time.monotonic() + timeout_s, False
+    while proc.poll() is None and time.monotonic() < deadline:
+        info = slurm.run("scontrol", "show", "job", job_id)
+        if not released and "JobState=PENDING" in info and "held" in info.lower():
+            slurm.run("scontrol", "release", job_id)
+            released = True
+        time.sleep(1.0)
+    if proc.poll() is None:
+        proc.kill()
+        output = proc.communicate()[0]
+        raise AssertionError(f"the sweep did not end in {timeout_s:.0f} s\n{output[-3000:]}\n{slurm.diagnostics()}")
+    return proc.communicate()[0]
 
 
 def steps(run_dir: Path) -> list:
@@ -94,15 +121,16 @@ def test_a_grid_runs_on_slurm_survives_a_failing_point_and_a_preempted_one_resum
     )
     try:
         wait_for(marker, proc, timeout_s=240)  # point 2 is mid-way, inside its SLURM job
-        job_id = json.loads(marker.read_text())["slurm_job_id"]
+        held = json.loads(marker.read_text())
+        job_id = held["slurm_job_id"]
         assert job_id, "the held point did not run inside a SLURM job"
         slurm.run("scancel", "--signal=USR2", job_id)  # preemption notice: checkpoint, record, submitit requeues
-        hurry_requeued(slurm, job_id)
-        output = proc.communicate(timeout=300)[0]
+        hurry_requeued(slurm, job_id, held["pid"])
+        output = finish(proc, slurm, job_id, timeout_s=420)
     finally:
         if proc.poll() is None:
             proc.kill()
-            subprocess.run(["scancel", "--user=root"], env=slurm.env, timeout=30)
+        subprocess.run(["scancel", "--user=root"], env=slurm.env, timeout=30)  # nothing left for the next test
 
     assert proc.returncode == 0, output[-4000:]
     records = {n: json.loads((sweep / n / "metrics.json").read_text()) for n in "0123"}

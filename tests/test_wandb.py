@@ -7,6 +7,7 @@ import signal
 
 import pytest
 
+from gansweep.loggers import wandb_run
 from gansweep.loggers.identity import choice_tags, point_name, sweep_group
 from gansweep.loggers.wandb_run import MAX_TAG, WandbRunLogger, resolve_mode
 from gansweep.train import train
@@ -65,19 +66,40 @@ def test_each_sweep_point_is_a_wandb_run_ok_and_failed(tmp_path):
 
 
 def test_online_failure_falls_back_to_offline_and_the_run_completes(tmp_path, monkeypatch, caplog):
-    for var in ("WANDB_MODE", "WANDB_API_KEY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # no credentials anywhere: online cannot start
+    import wandb
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setattr(wandb_run, "logged_in", lambda: True)  # credentials, but the server cannot be reached
+    real_init = wandb.init
+
+    def unreachable(**kwargs):
+        if kwargs.get("mode") == "online":
+            raise wandb.errors.CommError("Timed out while retrying: connection refused")
+        return real_init(**kwargs)
+
+    monkeypatch.setattr(wandb, "init", unreachable)
     cfg = compose_config([*TINY, "train.iters=4", "logger.wandb.mode=online"], out_dir=tmp_path, multirun=True)
     with caplog.at_level(logging.INFO, logger="gansweep"):
         train(cfg)
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "ok"
     warnings = [r.getMessage() for r in caplog.records if "could not start online" in r.getMessage()]
-    assert len(warnings) == 1 and "logs offline instead" in warnings[0]
+    assert len(warnings) == 1 and "CommError: Timed out" in warnings[0] and "logs offline instead" in warnings[0]
     assert any("wandb sync" in r.getMessage() for r in caplog.records)  # how to upload it later
     (path,) = offline_runs(tmp_path / "wandb")
     run = read_run(path)
     assert run.summary["status"] == "ok" and [r["g_iters"] for r in run.history if "train/critic" in r] == [4]
+
+
+def test_online_without_credentials_never_prompts_and_logs_offline(tmp_path, monkeypatch, caplog):
+    for var in ("WANDB_MODE", "WANDB_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # no credentials anywhere
+    cfg = compose_config([*TINY, "train.iters=2", "logger.wandb.mode=online"], out_dir=tmp_path, multirun=True)
+    with caplog.at_level(logging.WARNING, logger="gansweep"):
+        train(cfg)  # on a terminal, wandb.init(mode="online") would ask for a key here
+    (message,) = [r.getMessage() for r in caplog.records if "W&B" in r.getMessage()]
+    assert "no credentials" in message and "logs offline instead" in message
+    assert read_run(offline_runs(tmp_path / "wandb")[0]).summary["status"] == "ok"
 
 
 def test_a_resumed_point_continues_its_wandb_run(tmp_path):

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, List, Mapping
+from typing import Any, Callable, List, Mapping
 
 from gansweep.instantiate import instantiate_plain
 
 log = logging.getLogger("gansweep")
 
 
-def build_loggers(cfg: Any, identity: Mapping[str, Any]) -> List[Any]:
+def build_loggers(cfg: Any, identity: Callable[[], Mapping[str, Any]]) -> List[Any]:
     """One Lightning logger per entry of `logger` (csv, wandb), in config order; a W&B logger takes the point's
-    `identity` (gansweep.loggers.identity.point_identity) for what its config leaves null."""
+    `identity()` (gansweep.loggers.identity.point_identity, computed only then) for what its config leaves null."""
     from gansweep.loggers.wandb_run import WandbRunLogger
 
     loggers = []
@@ -22,7 +22,7 @@ def build_loggers(cfg: Any, identity: Mapping[str, Any]) -> List[Any]:
         if node and node.get("_target_"):
             logger = instantiate_plain(node)
             if isinstance(logger, WandbRunLogger):
-                logger.identify(**identity)
+                logger.identify(**identity())
             loggers.append(logger)
     return loggers
 

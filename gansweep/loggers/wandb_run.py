@@ -55,6 +55,9 @@ def start_run(init: Dict[str, Any], init_timeout: float = 90.0) -> Any:
     if wandb.run is not None:  # a run left open by an earlier job in this process must not receive this point's data
         wandb.finish()
     mode = init.get("mode", "offline")
+    if mode == "online" and not logged_in():  # wandb.init would prompt for a key on a terminal: a sweep would hang
+        log.warning("W&B has no credentials (`wandb login` or WANDB_API_KEY): this run logs offline instead")
+        mode = "offline"
     attempts = [mode] if mode != "online" else ["online", "offline"]
     for attempt in attempts:
         quiet = attempt != "online"  # online, W&B's own lines carry the run's URL
