@@ -96,3 +96,8 @@ class StackedNetwork(nn.Module):
             for name, stacked in buffers.items():
                 for point, value in zip(self.points, stacked.unbind(0), strict=True):
                     point.get_buffer(name).copy_(value)
+
+
+def point_modules(module: nn.Module) -> List[nn.Module]:
+    """The points' own modules of a stacked network; an ordinary network is its one point."""
+    return list(module.points) if isinstance(module, StackedNetwork) else [module]
