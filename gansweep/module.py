@@ -275,7 +275,8 @@ class GANModule(pl.LightningModule):
             generator = self._averages[point].module if self._averages else self.point_specs[point].networks.generator
         was_training = generator.training
         generator.eval()
-        out = generator(z.to(self.device))
+        dtype: torch.dtype = self.dtype  # type: ignore[assignment]
+        out = generator(z.to(self.device, dtype))  # a figure's fixed noise is float32 whatever the precision
         generator.train(was_training)
         return out
 

@@ -226,9 +226,11 @@ def fail(record: Dict[str, Any], err: Exception) -> Exception:
     return err
 
 
-def close_point(out_dir: Path, record: Dict[str, Any], loggers: List[Any], wall_time_s: float) -> None:
+def close_point(
+    out_dir: Path, record: Dict[str, Any], loggers: List[Any], wall_time_s: float, finish_others: bool = True
+) -> None:
     """Say how the point ended, write its metrics.json, then hand the record to its loggers (W&B: the summary,
-    then wandb.finish())."""
+    then wandb.finish(); gansweep.loggers.build.close_loggers)."""
     from gansweep.loggers.build import close_loggers
 
     if record["status"] == "diverged":
@@ -240,7 +242,7 @@ def close_point(out_dir: Path, record: Dict[str, Any], loggers: List[Any], wall_
         log.error("run failed (a sweep goes on): %s", record["error"])
     record["wall_time_s"] = round(wall_time_s, 3)
     write_record(out_dir, record)
-    close_loggers(loggers, record)
+    close_loggers(loggers, record, finish_others)
     log.info("status=%s metrics=%s -> %s", record["status"], record["metrics"], out_dir / "metrics.json")
 
 

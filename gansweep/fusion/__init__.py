@@ -1,20 +1,19 @@
-"""Fused grids (issue 9): K points of a sweep that differ only in fusible values trained in one process as one
-batched model, each point still its own run.
+"""Fused grids: K points of a sweep that differ only in fusible values (seed, learning rates, betas, penalty weight,
+clip value, EMA decay) trained in one process as one batched model, each point still its own run.
 
-Built so far: stacked.StackedNetwork (each point's own modules, one vmapped call over their stacked tensors).
-Still to build, in this order:
-1. Per-point random streams: noise, GP interpolation epsilon and data order drawn from generators seeded by each
-   point's seed (an unfused run uses the same streams, so fused point i equals unfused run i); saved in the
-   checkpoint beside the global RNG states.
-2. GANModule over K points: generator/critic = StackedNetwork of the points' networks, real batches [K, N, ...],
-   losses and penalties [K] summed for the backward, one optimizer with a parameter group per point (per-point lr,
-   betas; schedulers per group), EMA per point, divergence flagged per point (a diverged point's grads dropped, the
-   point frozen and recorded at its iteration). K = 1 is today's run.
-3. A stacked Adam with per-point hyperparameter tensors if measurement keeps favouring it (benchmarks/
-   fusion_routes.py: stock Adam groups 1.63x at K=16 vs 2.61x for one stacked parameter, on 2 CPU cores).
-4. Per-point callbacks and run folders: evaluation, samples, checkpoint (loadable as an unfused run), curves and
-   W&B run per point, through a view of point i.
-5. The launcher: `fuse=N` groups a batch's points by their non-fusible config (arch, dataset, loss, constraint
-   types, batch size, n_critic, budget), one process per group, JobReturns and folders in the sweep's order.
-6. benchmarks/fusion.py through gansweep itself (the toy grid fused vs unfused; DCGAN-32 on a GPU when lent).
+`hydra.launcher.fuse=N` groups the points of a sweep (groups.py) and runs each group as one job (jobs.py: Hydra's job
+steps per point; train.py: each point planned, resumed and recorded as its own run). The model is gansweep's one
+GANModule over K GANPoints: its networks are StackedNetworks (stacked.py: each point's own modules, one
+torch.func.vmap(functional_call) over their stacked tensors, so spectral norm, clipping, batch norm and checkpoints
+stay per point), the data is every point's own stream (data.py), and every callback of a point (evaluation,
+samples, checkpoint, loggers) runs unchanged against views of that point (views.py, callbacks.py), so a fused point
+leaves the files an unfused run leaves and its checkpoint resumes as an unfused run.
+
+Why this route: torch.func is PyTorch's own way to batch K modules, and keeping each point's modules (rather than
+HFTA-style fused layers with a point dim in every parameter) keeps every plug-in, the optimizer and the checkpoint
+format per point with no fused re-implementation of them. The optimizer is stock torch.optim with one parameter
+group per point (per-point lr and betas, per-point schedules); benchmarks/fusion_routes.py measured it at 1.63x over
+sequential at K = 16 on 2 CPU cores, against 2.61x for one stacked parameter per layer with one Adam (which cannot
+hold per-point hyperparameters without a custom optimizer): the gap is Adam's per-tensor overhead, the price of
+staying on the stock optimizer. benchmarks/fusion.py measures the whole path.
 """

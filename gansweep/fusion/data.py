@@ -38,6 +38,15 @@ class FusedData(pl.LightningDataModule):
             raise ValueError(f"the points of a fused group read data of different shapes {sorted(shapes)}")
         self.data_shape = self.points[0].data_shape
 
+    @property
+    def channels_last(self) -> bool:
+        return all(getattr(point, "channels_last", False) for point in self.points)
+
+    @channels_last.setter
+    def channels_last(self, value: bool) -> None:  # train.channels_last (gansweep.callbacks.device), per point
+        for point in self.points:
+            point.channels_last = value
+
     def configure_batches(self, batch_size: int, per_step: int, steps: int, start: int = 0) -> None:
         for point in self.points:
             point.configure_batches(batch_size, per_step, steps, start=start)

@@ -9,12 +9,13 @@ callbacks (evaluation, samples, checkpoint) and metrics.json.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, open_dict, read_write
 
 from gansweep.config import check_train
 from gansweep.fusion.groups import check_fusible
@@ -50,8 +51,8 @@ def hydra_config(config: DictConfig) -> Iterator[None]:
 
 def task_config(config: DictConfig) -> DictConfig:
     """The config a task receives: the point's, without the hydra node."""
-    task = config.copy()
-    with open_dict(task):
+    task = copy.deepcopy(config)
+    with read_write(task), open_dict(task):
         del task["hydra"]
     return task
 
@@ -110,6 +111,10 @@ def run_points(configs: Sequence[DictConfig], checkpoints: Sequence[Optional[Dic
             opened.append(open_point(cfg, config.hydra, run_dir, checkpoint))
     records = [record for record, _, _ in opened]
     loggers = [point_loggers for _, point_loggers, _ in opened]
+    for point_loggers in loggers:
+        for logger in point_loggers:
+            if hasattr(logger, "alongside"):  # W&B: each point its own run, open at once in this process
+                logger.alongside = True
     if not any(failure for _, _, failure in opened):
         try:
             fit_group(configs, records, checkpoints, loggers)
@@ -120,9 +125,11 @@ def run_points(configs: Sequence[DictConfig], checkpoints: Sequence[Optional[Dic
         for record, (_, _, failure) in zip(records, opened, strict=True):
             if failure is None:
                 record["error"] = "not trained: another point of its fused group failed before training"
-    for config, run_dir, record, point_loggers in zip(configs, run_dirs, records, loggers, strict=True):
+    for k, (config, run_dir, record, point_loggers) in enumerate(zip(configs, run_dirs, records, loggers, strict=True)):
         with hydra_config(config):
-            close_point(run_dir, record, point_loggers, time.perf_counter() - start)
+            close_point(
+                run_dir, record, point_loggers, time.perf_counter() - start, finish_others=k == len(configs) - 1
+            )
     return records
 
 
@@ -186,9 +193,6 @@ def fit_group(
     trainer = make_trainer(lead, _run_dir(configs[0]), callbacks, loggers=())
     interrupted = False
     try:
-        for point_loggers in loggers:
-            for logger in point_loggers:  # what Lightning does for its own loggers when a fit starts
-                logger.log_hyperparams({})
         trainer.fit(module, datamodule=data)
     except (Interrupted, SIGTERMException):  # raised between generator iterations; each checkpoint is written
         interrupted = True
