@@ -113,6 +113,10 @@ class GANModule(pl.LightningModule):
         specs = self.point_specs
         opt_g = one_optimizer([p.optimizers[0](p.networks.generator.parameters()) for p in specs])
         opt_d = one_optimizer([p.optimizers[1](p.networks.critic.parameters()) for p in specs])
+        if self.fused:  # K groups of small tensors: the multi-tensor update, as torch picks by itself on CUDA
+            for group in (*opt_g.param_groups, *opt_d.param_groups):
+                if group.get("foreach", False) is None:
+                    group["foreach"] = True
         if self.scheduler_factory is not None:
             return [opt_g, opt_d], [self.scheduler_factory(opt_g), self.scheduler_factory(opt_d)]
         return [opt_g, opt_d]
@@ -191,7 +195,7 @@ class GANModule(pl.LightningModule):
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         opt_g, opt_d = self._optimizers()
-        self.noise.begin(self.g_iters, self.device)  # each point's stream, at this generator iteration
+        self._begin_noise(batch)
         reals = list(batch.unbind(0))
         logs: Dict[str, Tensor] = {}
         if self.loss.extra_real_batches:
@@ -215,6 +219,17 @@ class GANModule(pl.LightningModule):
             ]  # a point's last row: where it diverged
             self.check_divergence()
             self._log_curves(logs, active)
+
+    def _begin_noise(self, batch: Tensor) -> None:
+        """Each point's training stream at this generator iteration, told how much it will draw: z for every
+        critic step and the generator step(s), one interpolation epsilon per critic step."""
+        n = batch.shape[self.batch_dims]  # batch: [per_step, *points, N, ...]
+        extra = self.loss.extra_real_batches
+        critic_steps = batch.shape[0] - extra
+        generator_n = self.generator_batch_size or n
+        normal = (critic_steps * n + (1 + extra) * generator_n) * self.z_dim
+        dtype: torch.dtype = self.dtype  # type: ignore[assignment]
+        self.noise.begin(self.g_iters, self.device, dtype, normal=normal, uniform=critic_steps * n)
 
     def check_divergence(self) -> bool:
         """Reads the device-side flags (a host synchronisation: once per log interval, and before a checkpoint);
@@ -261,7 +276,8 @@ class GANModule(pl.LightningModule):
         one is kept (LGAN's evaluation): every point's ([K, n, ...] in a group), or point `point`'s alone, drawn
         as its unfused run draws them."""
         noise = self.eval_noise if point is None else self.point_eval_noise[point]
-        noise.begin(self.g_iters, self.device)
+        dtype: torch.dtype = self.dtype  # type: ignore[assignment]
+        noise.begin(self.g_iters, self.device, dtype, normal=n * self.z_dim)
         chunks = [self.generate(self._z(min(batch_size, n - i), noise), point) for i in range(0, n, batch_size)]
         return torch.cat(chunks, dim=1 if noise.fused else 0)
 

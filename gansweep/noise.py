@@ -8,7 +8,8 @@ changes training (it draws from its own stream).
 
 from __future__ import annotations
 
-from typing import Callable, List, Sequence
+import math
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -20,7 +21,12 @@ TRAINING, EVALUATION = 1, 2  # stream tags, mixed into the point's seed
 
 class PointNoise:
     """Per-point random numbers for one generator iteration at a time. A draw's `shape` is the result's: with
-    `fused` it leads with K and row k comes from point k's stream; otherwise it is drawn from the one point's."""
+    `fused` it leads with K and row k comes from point k's stream; otherwise it is drawn from the one point's.
+
+    Draws are served from per-point pools, one per kind (normal, uniform), filled in chunks of the size `begin`
+    was told the iteration needs: one generator call per point and kind, not one per draw (a fused group of 16
+    would otherwise spend more time in small random calls than in its networks). The chunking is the same alone
+    and fused, so the numbers are too."""
 
     def __init__(self, seeds: Sequence[int], fused: bool, tag: int = TRAINING) -> None:
         if not fused and len(seeds) != 1:
@@ -28,24 +34,39 @@ class PointNoise:
         self.keys = [stream_seed(int(seed), tag) for seed in seeds]
         self.fused = fused
         self._generators: List[torch.Generator] = []
+        self._dtype = torch.float32
+        self._chunk: Dict[str, int] = {}
+        self._pool: Dict[str, Optional[Tensor]] = {}
+        self._offset: Dict[str, int] = {}
 
-    def begin(self, index: int, device: torch.device) -> None:
-        """Start item `index` (a generator iteration) of every point's stream, on `device`."""
+    def begin(self, index: int, device: torch.device, dtype: torch.dtype, normal: int = 0, uniform: int = 0) -> None:
+        """Start item `index` (a generator iteration) of every point's stream, on `device`; `normal` and `uniform`:
+        how many of each one point draws in it (more are drawn as needed)."""
         self._generators = [item_generator(key, index, device) for key in self.keys]
+        self._dtype = dtype
+        self._chunk = {"normal": normal, "uniform": uniform}
+        self._pool = {"normal": None, "uniform": None}
+        self._offset = {"normal": 0, "uniform": 0}
 
     def randn(self, shape: Sequence[int], dtype: torch.dtype) -> Tensor:
         """N(0, 1) of `shape`."""
-        return self._draw(torch.randn, shape, dtype)
+        return self._take("normal", torch.randn, shape).to(dtype)
 
     def rand(self, shape: Sequence[int], dtype: torch.dtype) -> Tensor:
         """U[0, 1) of `shape`."""
-        return self._draw(torch.rand, shape, dtype)
+        return self._take("uniform", torch.rand, shape).to(dtype)
 
-    def _draw(self, draw: Callable[..., Tensor], shape: Sequence[int], dtype: torch.dtype) -> Tensor:
+    def _take(self, kind: str, draw: Callable[..., Tensor], shape: Sequence[int]) -> Tensor:
         if not self._generators:
-            raise RuntimeError("PointNoise.begin(index, device) must be called before drawing")
+            raise RuntimeError("PointNoise.begin(index, device, dtype) must be called before drawing")
         if self.fused and shape[0] != len(self._generators):
             raise ValueError(f"a fused draw leads with the {len(self._generators)} points, got shape {tuple(shape)}")
-        each = tuple(shape[1:]) if self.fused else tuple(shape)
-        tensors = [draw(each, generator=g, device=g.device, dtype=dtype) for g in self._generators]
-        return torch.stack(tensors) if self.fused else tensors[0]
+        count = math.prod(shape[1:] if self.fused else shape)
+        pool, offset = self._pool[kind], self._offset[kind]
+        if pool is None or offset + count > pool.shape[-1]:
+            size = max(count, self._chunk[kind])
+            parts = [draw(size, generator=g, device=g.device, dtype=self._dtype) for g in self._generators]
+            pool, offset = (torch.stack(parts) if self.fused else parts[0]), 0
+            self._pool[kind] = pool
+        self._offset[kind] = offset + count
+        return pool[..., offset : offset + count].reshape(tuple(shape))

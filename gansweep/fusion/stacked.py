@@ -39,12 +39,16 @@ def plain_twin(module: nn.Module) -> nn.Module:
 def effective_tensors(module: nn.Module, names: Sequence[str]) -> List[Tensor]:
     """The tensors the module's forward uses under each twin name: a parametrized weight is computed (spectral norm:
     its power iteration runs), parameters and buffers are the module's own."""
-    tensors = []
+    return [getattr(owner, attr) for owner, attr in owners(module, names)]
+
+
+def owners(module: nn.Module, names: Sequence[str]) -> List[Tuple[nn.Module, str]]:
+    """(submodule, attribute) of each dotted name: looked up once, read at every call."""
+    pairs = []
     for name in names:
         owner_name, _, attr = name.rpartition(".")
-        owner = module.get_submodule(owner_name) if owner_name else module
-        tensors.append(getattr(owner, attr))
-    return tensors
+        pairs.append((module.get_submodule(owner_name) if owner_name else module, attr))
+    return pairs
 
 
 class StackedNetwork(nn.Module):
@@ -58,6 +62,10 @@ class StackedNetwork(nn.Module):
         twin = plain_twin(points[0])
         self._param_names = [name for name, _ in twin.named_parameters()]
         self._buffer_names = [name for name, _ in twin.named_buffers()]
+        self._owners = {  # per point, where each named tensor is read (a parametrized weight: computed on reading)
+            names: [owners(point, names) for point in points]
+            for names in (tuple(self._param_names), tuple(self._buffer_names))
+        }
         self._twin: Tuple[nn.Module] = (twin,)  # a tuple: not registered, never moved or saved with the points
 
     @property
@@ -81,7 +89,7 @@ class StackedNetwork(nn.Module):
         return out
 
     def _stack(self, names: Sequence[str], detach: bool = False) -> Dict[str, Tensor]:
-        per_point = [effective_tensors(point, names) for point in self.points]
+        per_point = [[getattr(owner, attr) for owner, attr in pairs] for pairs in self._owners[tuple(names)]]
         stacked = {}
         for index, name in enumerate(names):
             tensors = [tensors[index] for tensors in per_point]
