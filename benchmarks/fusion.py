@@ -26,9 +26,8 @@ from itertools import product
 from pathlib import Path
 from typing import Any, List, Sequence, Tuple
 
-import pytorch_lightning as pl
 import torch
-from timing import InMemory  # benchmarks/timing.py, beside this script
+from timing import InMemory, timed_fit  # benchmarks/timing.py, beside this script
 
 from gansweep.constraints.gradient_penalty import GradientPenalty
 from gansweep.data.toy import ToyDataModule
@@ -58,24 +57,11 @@ def dcgan_point(lr: float, weight: float, seed: int, images: torch.Tensor) -> Bu
 
 
 def fit(points: Sequence[Built], iters: int, batch: int, n_critic: int, device: str) -> float:
-    """Seconds to train `points` as one fused model (one point: an ordinary run)."""
+    """Seconds to train `points` as one fused model (one point: an ordinary run), trainer start included."""
     module = GANModule([point for _, point in points], WGANLoss(), log_every=50)
     data = FusedData([dm for dm, _ in points]) if len(points) > 1 else points[0][0]
     data.configure_batches(batch, n_critic, iters)
-    trainer = pl.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        accelerator=device,
-        devices=1,
-    )
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=data)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+    return iters / timed_fit(module, data, iters, device)
 
 
 def measure(args: argparse.Namespace) -> None:

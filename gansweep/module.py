@@ -18,6 +18,8 @@ from gansweep.models.base import GANNetworks
 from gansweep.noise import EVALUATION, PointNoise
 from gansweep.optim import OptimizerFactory, SchedulerFactory, one_optimizer
 
+FORCED_FOREACH = "gansweep_foreach"  # a param-group key: `foreach` was set by a fused group, not by the user
+
 
 @dataclass
 class GANPoint:
@@ -113,13 +115,22 @@ class GANModule(pl.LightningModule):
         specs = self.point_specs
         opt_g = one_optimizer([p.optimizers[0](p.networks.generator.parameters()) for p in specs])
         opt_d = one_optimizer([p.optimizers[1](p.networks.critic.parameters()) for p in specs])
-        if self.fused:  # K groups of small tensors: the multi-tensor update, as torch picks by itself on CUDA
-            for group in (*opt_g.param_groups, *opt_d.param_groups):
-                if group.get("foreach", False) is None:
-                    group["foreach"] = True
+        self.multi_tensor(opt_g, opt_d)
         if self.scheduler_factory is not None:
             return [opt_g, opt_d], [self.scheduler_factory(opt_g), self.scheduler_factory(opt_d)]
         return [opt_g, opt_d]
+
+    def multi_tensor(self, *optimizers: Any) -> None:
+        """A group's optimizers take the multi-tensor update (torch picks it by itself on CUDA only) where the user
+        left `foreach` unset: K parameter groups of small tensors. A point's own checkpoint records `foreach` unset
+        again (gansweep.fusion.views), so it resumes as its unfused run would."""
+        if not self.fused:
+            return
+        for optimizer in optimizers:
+            for group in optimizer.param_groups:
+                if group.get("foreach", False) is None:
+                    group["foreach"] = True
+                    group[FORCED_FOREACH] = True
 
     # -- training -----------------------------------------------------------------------------------
     def on_train_start(self) -> None:
@@ -147,7 +158,9 @@ class GANModule(pl.LightningModule):
         d_loss = self.loss.critic_loss(CriticOutput(real_scores), CriticOutput(fake_scores))
         penalty = torch.zeros_like(d_loss)
         for constraint in self.constraints:
-            term = constraint.penalty(self.critic, real, fake, self.loss.penalty_transform, batch_dims, self.noise)
+            term = constraint.penalty(
+                self.critic, real, fake, self.loss.penalty_transform, batch_dims, noise=self.noise
+            )
             if term is not None:
                 penalty = penalty + term
         opt_d.zero_grad(set_to_none=True)

@@ -21,6 +21,7 @@ from gansweep.fusion.train import train_group
 from gansweep.train import train
 from tests.conftest import compose_config, compose_point, run_cli
 from tests.test_resume import checkpoint_of, csv_rows, record_of
+from tests.wandb_files import offline_runs, read_run
 
 TINY = ["arch.hidden=16", "train.batch_size=32", "train.n_critic=2", "metrics.num_samples=200"]
 
@@ -110,9 +111,11 @@ def test_a_point_diverging_in_a_group_is_recorded_at_its_iteration_and_the_other
     assert steps == [1, 2, 3, 4]
 
 
-def test_a_fused_point_resumes_as_an_unfused_run_and_ends_where_an_unfused_run_ends(tmp_path):
-    """float64: a fused group interrupted at iteration 7 (SIGTERM), each point then resumed alone, equals each point
-    trained alone from the start."""
+@pytest.mark.parametrize("resume", ["alone", "fused"])
+def test_an_interrupted_group_resumes_alone_or_fused_and_ends_where_each_point_ends_alone(tmp_path, resume):
+    """float64: a fused group interrupted at iteration 7 (SIGTERM); each point then resumed alone (its checkpoint is
+    an unfused run's), or the group resumed fused from its points' checkpoints; either way each point equals the
+    point trained alone from the start: metrics, weights (EMA too), Adam moments, schedules, curves."""
     common = [*TINY, "train.iters=12", "train.log_every=2", "metrics.every=5", "trainer.precision=64-true"]
     common += ["train.ema=0.9", "optim.decay=linear"]
     points = [["seed=0", "optim.lr=1e-4"], ["seed=1", "optim.lr=3e-4"]]
@@ -122,12 +125,13 @@ def test_a_fused_point_resumes_as_an_unfused_run_and_ends_where_an_unfused_run_e
     with pytest.raises(SystemExit):
         train_group(configs)
     for i in range(2):
-        assert (record_of(fused / str(i))["status"], checkpoint_of(fused / str(i))["gansweep"]["g_iters"]) == (
-            "interrupted",
-            7,
-        )
-        resumed = compose_config([*common, *points[i], *killer], out_dir=fused / str(i), multirun=True)
-        train(resumed)  # alone: the checkpoint is an unfused run's
+        state = (record_of(fused / str(i))["status"], checkpoint_of(fused / str(i))["gansweep"]["g_iters"])
+        assert state == ("interrupted", 7)
+    if resume == "fused":
+        train_group([point_config([*common, *p, *killer], fused / str(i), i) for i, p in enumerate(points)])
+    for i in range(2):
+        if resume == "alone":
+            train(compose_config([*common, *points[i], *killer], out_dir=fused / str(i), multirun=True))
         alone_dir = tmp_path / "alone" / str(i)
         alone_dir.mkdir(parents=True)
         train(compose_config([*common, *points[i]], out_dir=alone_dir, multirun=True))
@@ -140,17 +144,26 @@ def test_a_fused_point_resumes_as_an_unfused_run_and_ends_where_an_unfused_run_e
         assert a["state_dict"].keys() == b["state_dict"].keys()
         for key, tensor in b["state_dict"].items():
             torch.testing.assert_close(a["state_dict"][key], tensor, atol=1e-9, rtol=0)
+        for mine, other in zip(a["optimizer_states"], b["optimizer_states"], strict=True):
+            assert mine["param_groups"] == other["param_groups"]
+            for index, moments in other["state"].items():
+                for name, value in moments.items():
+                    torch.testing.assert_close(mine["state"][index][name], value, atol=1e-9, rtol=0)
+        assert a["lr_schedulers"] == b["lr_schedulers"]
         rows = csv_rows(fused / str(i) / "logs" / "metrics.csv")
         assert [int(r["step"]) for r in rows if r["train/critic"]] == list(range(2, 13, 2))  # each step once
 
 
 def files(run_dir: Path) -> List[str]:
-    return sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
+    """The folder's files, W&B's own run folder aside (named by its random run id)."""
+    names = (str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
+    return sorted(name for name in names if not name.startswith("wandb/"))
 
 
 def test_a_fused_sweep_leaves_every_point_the_folder_and_numbers_of_its_unfused_run(tmp_path):
+    """Also each point's own W&B run (offline), open side by side with its group's others in one process."""
     args = ["-m", "optim.lr=1e-4,3e-4", "arch.hidden=8,16", *TINY[1:], "train.iters=8", "train.log_every=2"]
-    args += ["metrics.every=4", "logger=csv"]
+    args += ["metrics.every=4", "logger=wandb"]
     fused = run_cli([*args, "hydra.launcher.fuse=4", f"hydra.sweep.dir={tmp_path / 'fused'}"], cwd=tmp_path)
     assert fused.returncode == 0, fused.stderr[-3000:]
     alone = run_cli([*args, f"hydra.sweep.dir={tmp_path / 'alone'}"], cwd=tmp_path)
@@ -171,3 +184,17 @@ def test_a_fused_sweep_leaves_every_point_the_folder_and_numbers_of_its_unfused_
     assert len({j["pid"] for j in jobs}) == 2  # one process per group
     report = (tmp_path / "fused" / "report_points.csv").read_text()
     assert report.count("ok") == 4
+    runs = []
+    for n in range(4):
+        (path,) = offline_runs(tmp_path / "fused" / str(n) / "wandb")
+        run = read_run(path)
+        record = record_of(tmp_path / "fused" / str(n))
+        assert run.run["display_name"] == f"#{n} " + " ".join(record["overrides"][:2])
+        assert run.config["optim"]["lr"] == pytest.approx(float(record["overrides"][0].split("=")[1]))
+        assert [row["g_iters"] for row in run.history if "train/critic" in row] == [2, 4, 6, 8]
+        assert run.summary["status"] == "ok" and run.exit_code == 0
+        assert run.summary["energy_distance"] == pytest.approx(record["metrics"]["energy_distance"])
+        runs.append(run)
+    assert len({run.run["run_id"] for run in runs}) == 4
+    critic = {tuple(row["train/critic"] for row in run.history if "train/critic" in row) for run in runs}
+    assert len(critic) == 4  # each run holds its own point's curves

@@ -168,25 +168,3 @@ def test_identity_group_name_and_tags(tmp_path):
     logger.identify(config={"seed": 0}, group="g", job_type="bolt", name="n", tags=tags)
     assert logger._wandb_init["tags"] == ["mine", "loss=lgan", ("dataset=" + "x" * 100)[:MAX_TAG]]
     assert (logger._wandb_init["group"], logger._wandb_init["job_type"]) == ("g", "bolt")
-
-
-def test_each_point_of_a_fused_group_is_its_own_wandb_run(tmp_path):
-    """Two points trained as one model in one process: two runs open side by side, each with its own config,
-    curves and summary."""
-    sweep = tmp_path / "fused"
-    args = ["-m", "seed=0,1", *TINY, *CURVES, "hydra.launcher.fuse=2", f"hydra.sweep.dir={sweep}"]
-    proc = run_cli(args, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = []
-    for i in (0, 1):
-        (path,) = offline_runs(sweep / str(i) / "wandb")
-        runs.append(read_run(path))
-        record = json.loads((sweep / str(i) / "metrics.json").read_text())
-        run = runs[-1]
-        assert run.run["display_name"] == f"#{i} seed={i}" and run.config["seed"] == i
-        assert [row["g_iters"] for row in run.history if "train/critic" in row] == [5, 10]
-        assert run.summary["status"] == "ok" and run.exit_code == 0
-        assert run.summary["energy_distance"] == pytest.approx(record["metrics"]["energy_distance"])
-    assert runs[0].run["run_id"] != runs[1].run["run_id"]
-    critic = [[row["train/critic"] for row in run.history if "train/critic" in row] for run in runs]
-    assert critic[0] != critic[1]  # each run holds its own point's curves

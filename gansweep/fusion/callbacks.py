@@ -97,6 +97,7 @@ class RestoreGroup(pl.Callback):
                 if callback.state_key in saved:
                     callback.load_state_dict(saved[callback.state_key])
         load_point_states(trainer.optimizers, [checkpoint["optimizer_states"] for checkpoint in checkpoints])
+        module.multi_tensor(*trainer.optimizers)  # the saved groups say `foreach` unset, as alone
         schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
         for i, scheduler in enumerate(schedulers):
             scheduler.load_state_dict(merge_scheduler_states([c["lr_schedulers"][i] for c in checkpoints]))

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from gansweep.module import GANModule
+from gansweep.module import FORCED_FOREACH, GANModule
 
 
 class PointModule:
@@ -125,8 +125,10 @@ def point_checkpoint(trainer: Any, module: PointModule) -> Dict[str, Any]:
 
 def point_optimizer_state(state: Dict[str, Any], k: int) -> Dict[str, Any]:
     """Parameter group k of a group's optimizer state as an optimizer over point k's parameters alone."""
-    group = state["param_groups"][k]
+    group = dict(state["param_groups"][k])
     ids = list(group["params"])
+    if group.pop(FORCED_FOREACH, False):  # the group's choice, not the point's
+        group["foreach"] = None
     return {
         "state": {i: state["state"][old] for i, old in enumerate(ids) if old in state["state"]},
         "param_groups": [dict(group, params=list(range(len(ids))))],
