@@ -84,10 +84,23 @@ def train_group(configs: Sequence[DictConfig]) -> List[float]:
             else:
                 group = run_points([configs[i] for i in members], [plans[i].checkpoint for i in members])
                 records.update(zip(members, group, strict=True))
-            if stop_requested():  # the others stay unstarted; running the sweep again trains them
+            if stop_requested():  # the others stay unstarted, recorded so: running the sweep again trains them
+                for i in todo:
+                    if i not in records:
+                        records[i] = _unstarted(configs[i], plans[i].checkpoint)
                 break
     stop.forward()
     return [objective(records[i] if i in records else plans[i].record or {}) for i in range(len(configs))]
+
+
+def _unstarted(config: DictConfig, checkpoint: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The record of a point a stop signal kept from starting: interrupted where it stood."""
+    from gansweep.sweep.records import new_record, write_record
+
+    record = new_record(config.hydra, config.get("seed"))
+    record.update(status="interrupted", g_iters=_start(checkpoint), resumed_from=None)
+    write_record(_run_dir(config), record)
+    return record
 
 
 def _start(checkpoint: Optional[Dict[str, Any]]) -> int:
