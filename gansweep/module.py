@@ -95,6 +95,7 @@ class GANModule(pl.LightningModule):
         self.g_iters = 0  # a resumed run starts at its checkpoint's count (gansweep.callbacks.restore)
         self.last_iteration = 0  # the generator iteration this fit ends at, set when training starts
         self.diverged: List[Optional[int]] = [None] * self.n_points  # each point's first non-finite iteration
+        self.failed = [False] * self.n_points  # a group's point whose own callbacks raised: frozen, out of the run
         # batch norm mixes the statistics of real and fake when they share a pass: score them separately
         self.critic_has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.critic.modules())
         self.register_buffer("first_non_finite", torch.full((self.n_points,), -1), persistent=False)
@@ -193,7 +194,7 @@ class GANModule(pl.LightningModule):
         opt_g.step()
         for k, average in enumerate(self._averages):  # none without train.ema
             spec = self.point_specs[k]
-            if self.diverged[k] is None:
+            if self.diverged[k] is None and not self.failed[k]:
                 average.update_parameters(spec.networks.generator)
         return g_loss.detach()
 
@@ -202,7 +203,7 @@ class GANModule(pl.LightningModule):
         if not self.fused:
             return
         for k, point in enumerate(network.points):  # type: ignore[arg-type]
-            if self.diverged[k] is not None:
+            if self.diverged[k] is not None or self.failed[k]:
                 for p in point.parameters():
                     p.grad = None
 
@@ -246,15 +247,24 @@ class GANModule(pl.LightningModule):
 
     def check_divergence(self) -> bool:
         """Reads the device-side flags (a host synchronisation: once per log interval, and before a checkpoint);
-        records each point's first non-finite iteration once, and stops training when every point has one.
+        records each point's first non-finite iteration once, and stops training when no point is left training.
         True once every point has diverged."""
         for k, first in enumerate(self.first_non_finite.tolist()):
             if first >= 0 and self.diverged[k] is None:
                 self.diverged[k] = int(first)
-        done = all(first is not None for first in self.diverged)
-        if done:
+        if self._all_out():
             self.trainer.should_stop = True
-        return done
+        return all(first is not None for first in self.diverged)
+
+    def drop_point(self, k: int) -> None:
+        """Take point k of a group out of training (its own callbacks failed): frozen like a diverged point; the
+        fit stops once no point is left."""
+        self.failed[k] = True
+        if self._all_out():
+            self.trainer.should_stop = True
+
+    def _all_out(self) -> bool:
+        return all(first is not None or failed for first, failed in zip(self.diverged, self.failed, strict=True))
 
     def _log_curves(self, logs: Dict[str, Tensor], points: Sequence[int]) -> None:
         """Each listed point's values straight to its loggers with step = generator iterations (Lightning's step
@@ -285,12 +295,12 @@ class GANModule(pl.LightningModule):
 
     # -- sampling -----------------------------------------------------------------------------------
     def sample(self, n: int, batch_size: int = 4096, point: Optional[int] = None) -> Tensor:
-        """n generator samples from the evaluation stream at this generator iteration, from the EMA generator when
-        one is kept (LGAN's evaluation): every point's ([K, n, ...] in a group), or point `point`'s alone, drawn
-        as its unfused run draws them."""
+        """n generator samples from the evaluation stream at this generator iteration (continued by further calls at
+        the same iteration), from the EMA generator when one is kept (LGAN's evaluation): every point's ([K, n, ...]
+        in a group), or point `point`'s alone, drawn as its unfused run draws them."""
         noise = self.eval_noise if point is None else self.point_eval_noise[point]
         dtype: torch.dtype = self.dtype  # type: ignore[assignment]
-        noise.begin(self.g_iters, self.device, dtype, normal=n * self.z_dim)
+        noise.at(self.g_iters, self.device, dtype, normal=n * self.z_dim)  # an evaluation's next batch: fresh z
         chunks = [self.generate(self._z(min(batch_size, n - i), noise), point) for i in range(0, n, batch_size)]
         return torch.cat(chunks, dim=1 if noise.fused else 0)
 

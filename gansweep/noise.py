@@ -9,7 +9,7 @@ changes training (it draws from its own stream).
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -34,6 +34,7 @@ class PointNoise:
         self.keys = [stream_seed(int(seed), tag) for seed in seeds]
         self.fused = fused
         self._generators: List[torch.Generator] = []
+        self._index: Optional[Tuple[int, torch.device, torch.dtype]] = None
         self._dtype = torch.float32
         self._chunk: Dict[str, int] = {}
         self._pool: Dict[str, Optional[Tensor]] = {}
@@ -43,10 +44,19 @@ class PointNoise:
         """Start item `index` (a generator iteration) of every point's stream, on `device`; `normal` and `uniform`:
         how many of each one point draws in it (more are drawn as needed)."""
         self._generators = [item_generator(key, index, device) for key in self.keys]
+        self._index = (index, device, dtype)
         self._dtype = dtype
         self._chunk = {"normal": normal, "uniform": uniform}
         self._pool = {"normal": None, "uniform": None}
         self._offset = {"normal": 0, "uniform": 0}
+
+    def at(self, index: int, device: torch.device, dtype: torch.dtype, normal: int = 0) -> None:
+        """Item `index` of the streams, begun if it is not the current one and continued if it is: several draws at
+        one generator iteration (an evaluation's batches) get fresh numbers, in a fixed order."""
+        if self._index == (index, device, dtype):
+            self._chunk["normal"] = normal
+            return
+        self.begin(index, device, dtype, normal=normal)
 
     def randn(self, shape: Sequence[int], dtype: torch.dtype) -> Tensor:
         """N(0, 1) of `shape`."""

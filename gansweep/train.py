@@ -226,23 +226,25 @@ def fail(record: Dict[str, Any], err: Exception) -> Exception:
     return err
 
 
-def close_point(
-    out_dir: Path, record: Dict[str, Any], loggers: List[Any], wall_time_s: float, finish_others: bool = True
-) -> None:
-    """Say how the point ended, write its metrics.json, then hand the record to its loggers (W&B: the summary,
-    then wandb.finish(); gansweep.loggers.build.close_loggers)."""
+def close_point(out_dir: Path, record: Dict[str, Any], loggers: List[Any], wall_time_s: float) -> None:
+    """write_point, then hand the record to the point's loggers (W&B: the summary, then wandb.finish())."""
     from gansweep.loggers.build import close_loggers
 
+    write_point(out_dir, record, wall_time_s)
+    close_loggers(loggers, record)
+
+
+def write_point(out_dir: Path, record: Dict[str, Any], wall_time_s: float) -> None:
+    """Say how the point ended and write its metrics.json."""
     if record["status"] == "diverged":
         record["error"] = f"non-finite loss at generator iteration {record['diverged_at']}"
         log.warning("run diverged: %s", record["error"])
     elif record["status"] == "interrupted":
         log.warning("run interrupted after generator iteration %d; run the same command to resume", record["g_iters"])
     elif record["status"] == "failed":
-        log.error("run failed (a sweep goes on): %s", record["error"])
+        log.error("run failed: %s", record["error"])
     record["wall_time_s"] = round(wall_time_s, 3)
     write_record(out_dir, record)
-    close_loggers(loggers, record, finish_others)
     log.info("status=%s metrics=%s -> %s", record["status"], record["metrics"], out_dir / "metrics.json")
 
 

@@ -54,10 +54,18 @@ def test_points_fuse_when_they_differ_only_in_fusible_values(tmp_path):
         ["optim.lr_generator=1e-3", "optim.lr_critic=2e-3"],
     ]
     apart = [["train.n_critic=3"], ["train.ema=0.999"], ["loss=hinge"], ["constraint=[sn,gp]"], ["train.batch_size=64"]]
-    configs = [point_config(p, tmp_path / f"f{i}", i) for i, p in enumerate(fusible + apart)]
-    assert group_points(configs, fuse=8) == [[0, 1, 2], [3], [4], [5], [6], [7]]
+    apart += [["+hydra.job.env_set.X=1"]]  # a group runs under one environment
+    alone = [["hydra.job.chdir=true"]] * 2 + [["trainer.precision=16-mixed"]] * 2  # never fused, even together
+    configs = [point_config(p, tmp_path / f"f{i}", i) for i, p in enumerate(fusible + apart + alone)]
+    assert group_points(configs, fuse=8) == [[0, 1, 2], [3], [4], [5], [6], [7], [8], [9], [10], [11], [12]]
     with pytest.raises(ValueError, match="hydra.launcher.fuse"):
         group_points(configs, fuse=0)
+
+
+def test_float16_loss_scaling_is_refused_in_a_group():
+    cfgs = [compose_config(["trainer.precision=16-mixed", f"seed={s}"]) for s in (0, 1)]
+    with pytest.raises(ValueError, match="one gradient scaler.*bf16-mixed"):
+        check_fusible(cfgs)
 
 
 def test_a_difference_that_only_resolution_shows_is_refused_with_the_key():
@@ -78,6 +86,56 @@ class PoisonAt(pl.Callback):
         if trainer.datamodule.seed == self.only_seed and module.g_iters + 1 == self.at:
             with torch.no_grad():
                 next(module.critic.parameters()).fill_(float("nan"))
+
+
+class RaiseAt(pl.Callback):
+    """Raises at the end of generator iteration `at` of the point whose seed (its data's) is `only_seed`."""
+
+    def __init__(self, at: int, only_seed: int) -> None:
+        self.at, self.only_seed = at, only_seed
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
+        if trainer.datamodule.seed == self.only_seed and module.g_iters == self.at:
+            raise RuntimeError("a point's own callback failed")
+
+
+def test_a_point_whose_callback_fails_is_recorded_failed_and_the_others_finish(tmp_path):
+    fault = ["+callbacks.fault._target_=tests.test_fused_sweep.RaiseAt", "+callbacks.fault.at=3"]
+    fault += ["+callbacks.fault.only_seed=0"]
+    common = [*TINY, "train.iters=6", "train.log_every=2", "metrics.every=3", *fault]
+    configs = [point_config([*common, f"seed={s}"], tmp_path / str(s), s) for s in range(3)]
+    values = train_group(configs)
+    records = [record_of(tmp_path / str(s)) for s in range(3)]
+    assert [r["status"] for r in records] == ["failed", "ok", "ok"]
+    assert "a point's own callback failed" in records[0]["error"] and records[0]["g_iters"] == 3
+    assert records[0]["metrics"]  # what its evaluation at 3 computed is kept
+    assert [r["g_iters"] for r in records[1:]] == [6, 6] and (tmp_path / "1" / "checkpoints" / "last.ckpt").is_file()
+    assert values[1] == records[1]["metrics"]["energy_distance"]
+
+
+def test_a_group_that_died_answers_for_each_point_and_each_gets_the_output(tmp_path):
+    from gansweep.sweep.child import GroupSpec, PointSpec
+    from gansweep.sweep.launch import split_group
+    from gansweep.sweep.pool import Ended
+
+    dirs = [tmp_path / str(i) for i in range(3)]
+    for d in dirs:
+        d.mkdir()
+    (dirs[0] / "console.log").write_text("an earlier attempt\n")
+    (dirs[1] / "console.log").write_text("its own earlier attempt\n")
+    specs = tuple(
+        PointSpec(i, compose_point([f"seed={i}"]), str(d), None, b"", str(tmp_path), 1) for i, d in enumerate(dirs)
+    )
+    group = GroupSpec(specs, lease="0", log_start=len("an earlier attempt\n"))
+    with open(dirs[0] / "console.log", "a") as fh:
+        fh.write("this attempt\n")
+    for message in (("error", "MemoryError: out of memory"), None):
+        ended = Ended(group, 123, 0.0, 1.0, -9, message)
+        points = split_group(ended)
+        assert [p.spec.num for p in points] == [0, 1, 2] and all(p.message == message for p in points)
+        assert all(p.spec.lease == "0" and p.exitcode == -9 for p in points)
+    assert (dirs[1] / "console.log").read_text() == "its own earlier attempt\nthis attempt\nthis attempt\n"
+    assert (dirs[2] / "console.log").read_text() == "this attempt\nthis attempt\n"
 
 
 class TermAt(pl.Callback):

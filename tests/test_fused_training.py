@@ -167,13 +167,18 @@ def test_wgan_with_per_point_clip_betas_ema_and_linear_decay_equals_each_point_a
     fused, fused_curves = fit(make(), fused=True, iters=20, batch_size=32, n_critic=3, decay="linear")
     alone_points = [point for module in alone for point in module.point_specs]
     assert_same_training(alone_points, fused[0].point_specs, alone_curves, fused_curves, atol=1e-8)
+    whole = fused[0].sample(100, batch_size=50)  # every point's, [K, 100, 2], in two chunks
     for module, k in zip(alone, range(3), strict=True):  # each point's EMA generator, and samples drawn from it
         ema_alone = module.ema_generator.module.state_dict()  # type: ignore[union-attr]
         ema_fused = fused[0].ema_generator[k].module.state_dict()  # type: ignore[index]
         for key in ema_alone:
             torch.testing.assert_close(ema_fused[key], ema_alone[key], atol=1e-8, rtol=0)
-        torch.testing.assert_close(fused[0].sample(50)[k], module.sample(50), atol=1e-8, rtol=0)
-        torch.testing.assert_close(fused[0].sample(50, point=k), module.sample(50), atol=1e-8, rtol=0)
+        samples = module.sample(100, batch_size=50)
+        assert not torch.allclose(samples[:50], samples[50:])  # each chunk its own noise
+        torch.testing.assert_close(whole[k], samples, atol=1e-8, rtol=0)
+        torch.testing.assert_close(fused[0].sample(100, batch_size=50, point=k), samples, atol=1e-8, rtol=0)
+    again = alone[0].sample(100, batch_size=50)  # an evaluation's next call at the same iteration goes on
+    assert not torch.allclose(again, alone[0].sample(100, batch_size=50))
     clipped = [max(p.abs().max().item() for p in point.networks.critic.parameters()) for point in fused[0].point_specs]
     assert clipped == pytest.approx([0.01, 0.05, 0.02])  # each point clipped to its own c
 
@@ -182,9 +187,8 @@ def dcgan_point(seed: int, lr: float) -> Built:
     torch.manual_seed(seed)
     networks = build_dcgan((3, 32, 32), z_dim=16, dim=4)
     adam = partial(torch.optim.Adam, lr=lr, betas=(0.5, 0.999))
-    data = InMemory(
-        torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    )
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    data = InMemory(images, dequantize=True)  # its uniform noise from each point's own stream
     data.seed = seed  # each point its own order of the same images
     return data, NSGANLoss(), GANPoint(networks, [SpectralNorm()], (adam, adam), seed=seed)
 

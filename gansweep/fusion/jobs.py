@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any, List, Sequence
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobReturn, JobRuntime, JobStatus, _flush_loggers, _save_config, configure_log
+from hydra.core.utils import (
+    JobReturn,
+    JobRuntime,
+    JobStatus,
+    _flush_loggers,
+    _save_config,
+    configure_log,
+    env_override,
+)
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
@@ -24,32 +32,36 @@ def run_group_jobs(hydra_context: HydraContext, task_function: Any, configs: Seq
     from gansweep.fusion.train import train_group
 
     callbacks = hydra_context.callbacks
-    returns = [_start_job(config, callbacks, task_function) for config in configs]
+    for config in configs:  # as run_job: the folder exists and is absolute before logging is configured
+        output_dir = Path(str(config.hydra.runtime.output_dir)).absolute()
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+            config.hydra.runtime.output_dir = str(output_dir)
     lead = configs[0]
-    configure_log(lead.hydra.job_logging, lead.hydra.verbose)  # the group's log goes to every point's job log
+    with hydra_config(lead):
+        configure_log(lead.hydra.job_logging, lead.hydra.verbose)  # the group's log goes to every point's job log
     _add_job_logs(configs[1:])
-    try:
-        with hydra_config(lead):
-            values: Sequence[Any] = train_group(configs)
-        status = JobStatus.COMPLETED
-    except Exception as err:  # train_group records every point itself; this is what escaped it
-        values, status = [err] * len(configs), JobStatus.FAILED
+    with env_override(lead.hydra.job.env_set):  # equal for every point of a group (gansweep.fusion.groups)
+        returns = [_start_job(config, callbacks, task_function) for config in configs]
+        try:
+            with hydra_config(lead):
+                values: Sequence[Any] = train_group(configs)
+        except Exception as err:  # train_group records every point itself; this is what escaped it
+            values = [err] * len(configs)
     task_name = JobRuntime.instance().get("name")
     _flush_loggers()
     for config, job_return, value in zip(configs, returns, values, strict=True):
-        job_return.return_value, job_return.status, job_return.task_name = value, status, task_name
+        job_return.return_value, job_return.task_name = value, task_name
+        job_return.status = JobStatus.FAILED if isinstance(value, Exception) else JobStatus.COMPLETED
         with hydra_config(config):
             callbacks.on_job_end(config=config, job_return=job_return)
     return returns
 
 
 def _start_job(config: DictConfig, callbacks: Any, task_function: Any) -> JobReturn:
-    """run_job's steps up to the task: output folder, .hydra/ files, on_job_start (working directory unchanged, as
-    gansweep's hydra.job.chdir is false)."""
+    """run_job's steps up to the task: .hydra/ files and on_job_start (the working directory unchanged: a point with
+    hydra.job.chdir=true is never fused, gansweep.fusion.groups)."""
     output_dir = Path(str(config.hydra.runtime.output_dir))
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
-        config.hydra.runtime.output_dir = str(output_dir.absolute())
     task_cfg = copy.deepcopy(config)
     with read_write(task_cfg), open_dict(task_cfg):
         del task_cfg["hydra"]

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import logging
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
@@ -19,11 +20,11 @@ from omegaconf import DictConfig, open_dict, read_write
 
 from gansweep.config import check_train
 from gansweep.fusion.groups import check_fusible
+from gansweep.loggers.build import close_loggers
 from gansweep.signals import StopSignals, stop_requested
 from gansweep.sweep.resume import SKIP, plan_run, prepare
 from gansweep.train import (
     build_point,
-    close_point,
     fail,
     make_trainer,
     objective,
@@ -31,6 +32,7 @@ from gansweep.train import (
     point_callbacks,
     run_point,
     settle_status,
+    write_point,
 )
 
 log = logging.getLogger("gansweep")
@@ -57,40 +59,49 @@ def task_config(config: DictConfig) -> DictConfig:
     return task
 
 
-def train_group(configs: Sequence[DictConfig]) -> List[float]:
-    """Run the points of one fused group (their composed configs, hydra node included); their objectives, in order.
-    Errors never escape: every point's metrics.json records what happened to it."""
-    plans, todo = [], []
-    for config in configs:
-        run_dir = Path(str(config.hydra.runtime.output_dir))
+def train_group(configs: Sequence[DictConfig]) -> List[Any]:
+    """Run the points of one fused group (their composed configs, hydra node included); per point, its objective,
+    or the exception that kept it from being planned (a folder of another point, an unreadable checkpoint), as the
+    ordinary task raises it. Training errors never escape: every point's metrics.json records what happened."""
+    plans: List[Any] = []
+    values: Dict[int, Any] = {}
+    todo: List[int] = []
+    for i, config in enumerate(configs):
+        run_dir = _run_dir(config)
         cfg = task_config(config)
         failed = getattr(cfg.resume.failed, "value", cfg.resume.failed)  # the FailedPolicy enum, or its name
-        plan = plan_run(run_dir, list(config.hydra.overrides.task), str(failed), cfg.train.iters)
+        try:
+            plan = plan_run(run_dir, list(config.hydra.overrides.task), str(failed), cfg.train.iters)
+        except Exception as err:  # this point only: its folder is left as it is
+            log.error("%s: %s", run_dir, err)
+            plans.append(None)
+            values[i] = err
+            continue
         plans.append(plan)
         if plan.action == SKIP:
             log.info("skipped: %s is %s", run_dir, plan.reason)
+            values[i] = objective(plan.record or {})
         else:
             log.info("%s: %s", run_dir, plan.reason)
             prepare(run_dir, plan)
-            todo.append(len(plans) - 1)
-    records: Dict[int, Dict[str, Any]] = {}
+            todo.append(i)
     with StopSignals() as stop:
         for start in sorted({_start(plans[i].checkpoint) for i in todo}):  # points at one iteration train together
             members = [i for i in todo if _start(plans[i].checkpoint) == start]
             if len(members) == 1:
                 with hydra_config(configs[members[0]]):
                     cfg, run_dir = task_config(configs[members[0]]), _run_dir(configs[members[0]])
-                    records[members[0]] = run_point(cfg, run_dir, plans[members[0]].checkpoint, multirun=True)
+                    values[members[0]] = objective(run_point(cfg, run_dir, plans[members[0]].checkpoint, multirun=True))
             else:
                 group = run_points([configs[i] for i in members], [plans[i].checkpoint for i in members])
-                records.update(zip(members, group, strict=True))
+                values.update((i, objective(record)) for i, record in zip(members, group, strict=True))
             if stop_requested():  # the others stay unstarted, recorded so: running the sweep again trains them
                 for i in todo:
-                    if i not in records:
-                        records[i] = _unstarted(configs[i], plans[i].checkpoint)
+                    if i not in values:
+                        values[i] = objective(_unstarted(configs[i], plans[i].checkpoint))
                 break
     stop.forward()
-    return [objective(records[i] if i in records else plans[i].record or {}) for i in range(len(configs))]
+    return [values[i] for i in range(len(configs))]
 
 
 def _unstarted(config: DictConfig, checkpoint: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -138,11 +149,11 @@ def run_points(configs: Sequence[DictConfig], checkpoints: Sequence[Optional[Dic
         for record, (_, _, failure) in zip(records, opened, strict=True):
             if failure is None:
                 record["error"] = "not trained: another point of its fused group failed before training"
-    for k, (config, run_dir, record, point_loggers) in enumerate(zip(configs, run_dirs, records, loggers, strict=True)):
-        with hydra_config(config):
-            close_point(
-                run_dir, record, point_loggers, time.perf_counter() - start, finish_others=k == len(configs) - 1
-            )
+    for config, run_dir, record in zip(configs, run_dirs, records, strict=True):
+        with hydra_config(config):  # every record on disk first: closing W&B runs may take long
+            write_point(run_dir, record, time.perf_counter() - start)
+    for k, (record, point_loggers) in enumerate(zip(records, loggers, strict=True)):
+        close_loggers(point_loggers, record, finish_others=k == len(records) - 1)
     return records
 
 
@@ -204,21 +215,25 @@ def fit_group(
         StopOnSignal(),
     ]
     trainer = make_trainer(lead, _run_dir(configs[0]), callbacks, loggers=())
-    interrupted = False
+    interrupted, group_error = False, None
     try:
         trainer.fit(module, datamodule=data)
     except (Interrupted, SIGTERMException):  # raised between generator iterations; each checkpoint is written
         interrupted = True
-    finally:
-        for point, record in zip(points, records, strict=True):
-            g_iters = point.module.ended_at if point.module.ended_at is not None else module.g_iters
-            record.update(
-                g_iters=g_iters, metrics=collect_metrics(point.callbacks), protocol=collect_protocols(point.callbacks)
-            )
-        for point_loggers in loggers:
-            for logger in point_loggers:
-                logger.finalize("success")
+    except Exception as err:  # the group's own step failed: every point still training fails with it
+        group_error = (err, traceback.format_exc())
+    for point, record in zip(points, records, strict=True):
+        g_iters = point.module.ended_at if point.module.ended_at is not None else module.g_iters
+        record.update(
+            g_iters=g_iters, metrics=collect_metrics(point.callbacks), protocol=collect_protocols(point.callbacks)
+        )
+        for logger in point.loggers:
+            logger.finalize("success" if point.error is None and group_error is None else "failed")
     if interrupted:
         module.check_divergence()
-    for k, record in enumerate(records):
-        settle_status(record, module.diverged[k], interrupted and module.diverged[k] is None)
+    for k, (point, record) in enumerate(zip(points, records, strict=True)):
+        error = point.error or (group_error if module.diverged[k] is None else None)
+        if error is not None:
+            record.update(status="failed", error=f"{type(error[0]).__name__}: {error[0]}", traceback=error[1])
+        else:
+            settle_status(record, module.diverged[k], interrupted)

@@ -43,6 +43,7 @@ class GroupSpec:
 
     points: Tuple[PointSpec, ...]
     lease: Optional[str] = None
+    log_start: int = 0  # the first point's console.log size before this attempt: what the others receive follows it
 
     @property
     def num(self) -> int:

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import pickle
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
@@ -97,7 +96,9 @@ def fused_specs(points: List[PointSpec], fuse: int) -> List[Spec]:
     jobs: List[Spec] = []
     for group in groups:
         members = tuple(points[i] for i in group)
-        jobs.append(GroupSpec(members) if len(members) > 1 else members[0])
+        lead_log = Path(members[0].run_dir) / CONSOLE_LOG
+        log_start = lead_log.stat().st_size if lead_log.is_file() else 0
+        jobs.append(GroupSpec(members, log_start=log_start) if len(members) > 1 else members[0])
         if len(members) > 1:
             log.info(f"\tfused: #{', #'.join(str(p.num) for p in members)} train as one model")
     return jobs
@@ -109,14 +110,25 @@ def split_group(ended: Ended) -> List[Ended]:
     if not isinstance(ended.spec, GroupSpec):
         return [ended]
     kind, payload = ended.message or (None, None)
-    lead_log = Path(ended.spec.run_dir) / CONSOLE_LOG
+    output = _attempt_output(Path(ended.spec.run_dir) / CONSOLE_LOG, ended.spec.log_start)
     per_point = []
     for k, point in enumerate(ended.spec.points):
         message = ("result", payload[k]) if kind == "results" and payload is not None else ended.message
-        if k and lead_log.is_file():
-            shutil.copyfile(lead_log, Path(point.run_dir) / CONSOLE_LOG)
+        if k:  # appended, as each attempt's output is: an earlier attempt's stays
+            with open(Path(point.run_dir) / CONSOLE_LOG, "ab") as fh:
+                fh.write(output)
         per_point.append(replace(ended, spec=replace(point, lease=ended.spec.lease), message=message))
     return per_point
+
+
+def _attempt_output(path: Path, start: int) -> bytes:
+    """What the group's process wrote to its first point's console.log."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            return fh.read()
+    except OSError:
+        return b""
 
 
 def _compose(
