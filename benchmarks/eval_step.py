@@ -26,7 +26,7 @@ from gansweep.constraints.gradient_penalty import GradientPenalty
 from gansweep.losses.wgan import WGANLoss
 from gansweep.metrics.features import to_uint8
 from gansweep.models.dcgan import build_dcgan
-from gansweep.module import GANModule
+from gansweep.module import GANModule, GANPoint
 
 SHAPE = (3, 32, 32)
 
@@ -91,7 +91,8 @@ def main() -> None:
     evaluation.prepare(data, device)  # computes and caches the real features: not part of an evaluation
     prepare_s = time.perf_counter() - start
     module = GANModule(
-        build_dcgan(SHAPE, dim=args.dim), WGANLoss(), [GradientPenalty(10.0)], (partial(torch.optim.Adam),) * 2
+        GANPoint(build_dcgan(SHAPE, dim=args.dim), [GradientPenalty(10.0)], (partial(torch.optim.Adam),) * 2),
+        WGANLoss(),
     )
     module = module.to(device)
     assert evaluation.real is not None

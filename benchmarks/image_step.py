@@ -23,7 +23,7 @@ from gansweep.callbacks.device import DeviceSettings
 from gansweep.constraints.gradient_penalty import GradientPenalty
 from gansweep.losses.wgan import WGANLoss
 from gansweep.models.dcgan import build_dcgan
-from gansweep.module import GANModule
+from gansweep.module import GANModule, GANPoint
 
 SHAPE = (3, 32, 32)
 ADAM = partial(torch.optim.Adam, lr=1e-4, betas=(0.5, 0.9))  # gan_cifar.py WGAN-GP
@@ -77,7 +77,9 @@ def gansweep_loop(
 ) -> float:
     """The same training through gansweep, with its default device settings (TF32/channels-last on CUDA)."""
     torch.manual_seed(0)
-    module = GANModule(build_dcgan(SHAPE, dim=dim), WGANLoss(), [GradientPenalty(10.0)], (ADAM, ADAM), log_every=50)
+    module = GANModule(
+        GANPoint(build_dcgan(SHAPE, dim=dim), [GradientPenalty(10.0)], (ADAM, ADAM)), WGANLoss(), log_every=50
+    )
     data = InMemory(images)
     data.configure_batches(batch, n_critic, iters)
     return timed_fit(module, data, iters, device, callbacks=[DeviceSettings()])

@@ -19,7 +19,7 @@ from gansweep.constraints.gradient_penalty import GradientPenalty
 from gansweep.data.toy import ToyDataModule
 from gansweep.losses.wgan import WGANLoss
 from gansweep.models.mlp import build_mlp
-from gansweep.module import GANModule
+from gansweep.module import GANModule, GANPoint
 
 ADAM = partial(torch.optim.Adam, lr=1e-4, betas=(0.0, 0.9))  # WGAN-GP defaults, as in plain_loop
 
@@ -59,7 +59,7 @@ def plain_loop(iters: int, hidden: int, batch: int, n_critic: int, device: str) 
 
 def gansweep_loop(iters: int, hidden: int, batch: int, n_critic: int, device: str) -> float:
     torch.manual_seed(0)
-    module = GANModule(build_mlp((2,), hidden=hidden), WGANLoss(), [GradientPenalty(0.1)], (ADAM, ADAM))
+    module = GANModule(GANPoint(build_mlp((2,), hidden=hidden), [GradientPenalty(0.1)], (ADAM, ADAM)), WGANLoss())
     dm = ToyDataModule("ring8")
     dm.configure_batches(batch, n_critic, iters)
     return timed_fit(module, dm, iters, device)

@@ -1,8 +1,10 @@
-"""The LightningModule that trains any (generator, critic, loss plug-in, constraint plug-ins)."""
+"""The LightningModule that trains any (generator, critic, loss plug-in, constraint plug-ins): one grid point, or a
+fused group of K points trained as one batched model (gansweep.fusion)."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import pytorch_lightning as pl
 import torch
@@ -10,9 +12,30 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gansweep.constraints.base import Constraint
+from gansweep.fusion.stacked import StackedNetwork
 from gansweep.losses.base import CriticOutput, GANLoss
 from gansweep.models.base import GANNetworks
-from gansweep.optim import OptimizerFactory, SchedulerFactory
+from gansweep.noise import EVALUATION, PointNoise
+from gansweep.optim import OptimizerFactory, SchedulerFactory, one_optimizer
+
+FORCED_FOREACH = "gansweep_foreach"  # a param-group key: `foreach` was set by a fused group, not by the user
+
+
+@dataclass
+class GANPoint:
+    """One grid point's share of a module: its networks, constraints (prepared on its critic here, so a point built
+    under its seed initialises alone and fused alike), (generator, critic) optimizer factories, EMA decay and seed
+    (its noise streams, gansweep.noise)."""
+
+    networks: GANNetworks
+    constraints: Sequence[Constraint]
+    optimizers: Tuple[OptimizerFactory, OptimizerFactory]
+    ema: Optional[float] = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for constraint in self.constraints:
+            constraint.prepare(self.networks.critic)
 
 
 class GANModule(pl.LightningModule):
@@ -22,62 +45,110 @@ class GANModule(pl.LightningModule):
     Losses and penalties return one value per point ([*points], see GANLoss); their sum is backpropagated.
     Nothing waits for the device between log intervals: divergence is flagged on the device and read every
     `log_every` generator iterations (and at the last one).
+
+    K > 1 points (a fused group) train as one model: the networks are StackedNetworks of the points' own (real
+    batches, z and scores lead with K), each optimizer holds one parameter group per point (its lr and betas),
+    penalties weigh each point by its own lambda, and every random number comes from the point's own stream, so
+    point k trains exactly as it would alone. A point whose loss turns non-finite is frozen (its gradients dropped)
+    and the others go on; training stops when every point has diverged. K = 1 is an ordinary run.
     """
 
-    first_non_finite: Tensor  # a buffer: first generator iteration with a non-finite loss, -1 while none
+    first_non_finite: (
+        Tensor  # a buffer [K]: each point's first generator iteration with a non-finite loss, -1 while none
+    )
 
     def __init__(
         self,
-        networks: GANNetworks,
+        points: Union[GANPoint, Sequence[GANPoint]],
         loss: GANLoss,
-        constraints: Sequence[Constraint],
-        optimizers: Tuple[OptimizerFactory, OptimizerFactory],
         scheduler: Optional[SchedulerFactory] = None,
         generator_batch_size: Optional[int] = None,
-        ema: Optional[float] = None,
         log_every: int = 50,
     ) -> None:
-        """optimizers: (generator, critic) factories taking parameters; scheduler: one per optimizer, or None."""
+        """scheduler: one per optimizer (each point's group decays alike), or None."""
         super().__init__()
         self.automatic_optimization = False
-        self.generator, self.critic, self.z_dim = networks.generator, networks.critic, networks.z_dim
-        self.loss, self.constraints = loss, list(constraints)
-        for constraint in self.constraints:
-            constraint.prepare(self.critic)
-        self.optimizer_factories, self.scheduler_factory = optimizers, scheduler
+        points = [points] if isinstance(points, GANPoint) else list(points)
+        if not points:
+            raise ValueError("a GANModule trains at least one point")
+        self.n_points, self.fused = len(points), len(points) > 1
+        self.point_specs = points  # a plain list: the networks are registered through generator/critic below
+        self.z_dim = _same("arch z_dim", [p.networks.z_dim for p in points])
+        generators = [p.networks.generator for p in points]
+        critics = [p.networks.critic for p in points]
+        self.generator: nn.Module = StackedNetwork(generators) if self.fused else generators[0]
+        self.critic: nn.Module = StackedNetwork(critics) if self.fused else critics[0]
+        self.loss = loss
+        self.constraints = _fuse_constraints(points) if self.fused else list(points[0].constraints)
+        self.scheduler_factory = scheduler
         self.generator_batch_size, self.log_every = generator_batch_size, log_every
-        self.latest_curves: Dict[str, float] = {}  # the last logged train/* values
-        self.ema_generator = (
-            AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True) if ema else None
-        )
+        self.latest_curves: Dict[str, float] = {}  # the last logged train/* values (point 0's in a group)
+        self.point_curves: List[Dict[str, float]] = [{} for _ in points]  # each point's last logged values
+        self.point_loggers: Optional[List[Sequence[Any]]] = None  # a group's loggers, per point (else self.loggers)
+        self.ema_generator: Optional[nn.Module]
+        self._averages: List[AveragedModel]
+        self._ema_sampler: Tuple[nn.Module, ...]
+        self.ema_generator, self._averages, self._ema_sampler = _ema(points, generators)
+        self.noise = PointNoise([p.seed for p in points], self.fused)  # training: z and interpolation epsilon
+        self.eval_noise = PointNoise([p.seed for p in points], self.fused, EVALUATION)
+        self.point_eval_noise = [PointNoise([p.seed], False, EVALUATION) for p in points]  # one point's samples
         self.g_iters = 0  # a resumed run starts at its checkpoint's count (gansweep.callbacks.restore)
         self.last_iteration = 0  # the generator iteration this fit ends at, set when training starts
-        self.diverged_at: Optional[int] = None
+        self.diverged: List[Optional[int]] = [None] * self.n_points  # each point's first non-finite iteration
+        self.failed = [False] * self.n_points  # a group's point whose own callbacks raised: frozen, out of the run
         # batch norm mixes the statistics of real and fake when they share a pass: score them separately
         self.critic_has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.critic.modules())
-        self.register_buffer("first_non_finite", torch.tensor(-1), persistent=False)
+        self.register_buffer("first_non_finite", torch.full((self.n_points,), -1), persistent=False)
+
+    @property
+    def diverged_at(self) -> Optional[int]:
+        """An ordinary run's first non-finite generator iteration (None while finite); a group's first point's."""
+        return self.diverged[0]
+
+    @property
+    def batch_dims(self) -> int:
+        """Dims before a sample's own: [K, N] in a group, [N] alone."""
+        return 2 if self.fused else 1
 
     # -- optimizers ---------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        make_g, make_d = self.optimizer_factories
-        opt_g, opt_d = make_g(self.generator.parameters()), make_d(self.critic.parameters())
+        """One generator and one critic optimizer; in a group, one parameter group per point."""
+        specs = self.point_specs
+        opt_g = one_optimizer([p.optimizers[0](p.networks.generator.parameters()) for p in specs])
+        opt_d = one_optimizer([p.optimizers[1](p.networks.critic.parameters()) for p in specs])
+        self.multi_tensor(opt_g, opt_d)
         if self.scheduler_factory is not None:
             return [opt_g, opt_d], [self.scheduler_factory(opt_g), self.scheduler_factory(opt_d)]
         return [opt_g, opt_d]
+
+    def multi_tensor(self, *optimizers: Any) -> None:
+        """A group's optimizers take the multi-tensor update (torch picks it by itself on CUDA only) where the user
+        left `foreach` unset: K parameter groups of small tensors. A point's own checkpoint records `foreach` unset
+        again (gansweep.fusion.views), so it resumes as its unfused run would."""
+        if not self.fused:
+            return
+        for optimizer in optimizers:
+            for group in optimizer.param_groups:
+                if group.get("foreach", False) is None:
+                    group["foreach"] = True
+                    group[FORCED_FOREACH] = True
 
     # -- training -----------------------------------------------------------------------------------
     def on_train_start(self) -> None:
         """The fit runs the data module's items from g_iters on: one generator iteration each."""
         self.last_iteration = self.g_iters + int(self.trainer.num_training_batches)
 
-    def _z(self, n: int) -> Tensor:
-        """Noise [n, z_dim]: an ordinary run has no leading point dims."""
-        return torch.randn(n, self.z_dim, device=self.device)
+    def _z(self, n: int, noise: Optional[PointNoise] = None) -> Tensor:
+        """Noise [K, n, z_dim] from a group's streams, [n, z_dim] from one point's (training's by default)."""
+        noise = noise or self.noise
+        shape = (len(noise.keys), n, self.z_dim) if noise.fused else (n, self.z_dim)
+        dtype: torch.dtype = self.dtype  # type: ignore[assignment]
+        return noise.randn(shape, dtype)
 
     def _critic_step(self, opt_d: Any, real: Tensor) -> Dict[str, Tensor]:
-        z = self._z(real.shape[0])
-        batch_dims = z.dim() - 1  # [*points, N]
+        batch_dims = self.batch_dims
         n = real.shape[batch_dims - 1]
+        z = self._z(n)
         with torch.no_grad():
             fake = self.generator(z)
         if self.critic_has_batch_norm:
@@ -88,11 +159,14 @@ class GANModule(pl.LightningModule):
         d_loss = self.loss.critic_loss(CriticOutput(real_scores), CriticOutput(fake_scores))
         penalty = torch.zeros_like(d_loss)
         for constraint in self.constraints:
-            term = constraint.penalty(self.critic, real, fake, self.loss.penalty_transform, batch_dims)
+            term = constraint.penalty(
+                self.critic, real, fake, self.loss.penalty_transform, batch_dims, noise=self.noise
+            )
             if term is not None:
                 penalty = penalty + term
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward((d_loss + penalty).sum())
+        self._drop_frozen(self.critic)
         opt_d.step()
         for constraint in self.constraints:
             constraint.after_critic_step(self.critic)
@@ -100,7 +174,7 @@ class GANModule(pl.LightningModule):
 
     def _generator_step(self, opt_g: Any, real: Tensor, alternating: bool = False) -> Tensor:
         """One step on the GAN generator loss, or (alternating) on the loss's extra objective (Alt-Bures)."""
-        fake = self.generator(self._z(self.generator_batch_size or real.shape[0]))
+        fake = self.generator(self._z(self.generator_batch_size or real.shape[self.batch_dims - 1]))
         if alternating or self.loss.needs_features:
             fake_out = CriticOutput(*self.critic(fake, return_features=True))
             with torch.no_grad():
@@ -116,13 +190,26 @@ class GANModule(pl.LightningModule):
             g_loss = self.loss.generator_loss(fake_out, real_out)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss.sum())
+        self._drop_frozen(self.generator)
         opt_g.step()
-        if self.ema_generator is not None:
-            self.ema_generator.update_parameters(self.generator)
+        for k, average in enumerate(self._averages):  # none without train.ema
+            spec = self.point_specs[k]
+            if self.diverged[k] is None and not self.failed[k]:
+                average.update_parameters(spec.networks.generator)
         return g_loss.detach()
+
+    def _drop_frozen(self, network: nn.Module) -> None:
+        """A diverged point of a group is frozen: its gradients are dropped, so the optimizer skips its parameters."""
+        if not self.fused:
+            return
+        for k, point in enumerate(network.points):  # type: ignore[arg-type]
+            if self.diverged[k] is not None or self.failed[k]:
+                for p in point.parameters():
+                    p.grad = None
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         opt_g, opt_d = self._optimizers()
+        self._begin_noise(batch)
         reals = list(batch.unbind(0))
         logs: Dict[str, Tensor] = {}
         if self.loss.extra_real_batches:
@@ -137,30 +224,68 @@ class GANModule(pl.LightningModule):
         for scheduler in self._schedulers():
             scheduler.step()
         self.g_iters += 1
-        finite = torch.isfinite(torch.stack([value.sum() for value in logs.values()])).all()
+        per_point = torch.stack([value.reshape(self.n_points) for value in logs.values()])  # [logs, K]
+        finite = torch.isfinite(per_point).all(dim=0)
         self.first_non_finite = torch.where(finite | (self.first_non_finite >= 0), self.first_non_finite, self.g_iters)
         if self.g_iters % self.log_every == 0 or self.g_iters >= self.last_iteration:
+            active = [
+                k for k in range(self.n_points) if self.diverged[k] is None
+            ]  # a point's last row: where it diverged
             self.check_divergence()
-            self._log_curves(logs)
+            self._log_curves(logs, active)
+
+    def _begin_noise(self, batch: Tensor) -> None:
+        """Each point's training stream at this generator iteration, told how much it will draw: z for every
+        critic step and the generator step(s), one interpolation epsilon per critic step."""
+        n = batch.shape[self.batch_dims]  # batch: [per_step, *points, N, ...]
+        extra = self.loss.extra_real_batches
+        critic_steps = batch.shape[0] - extra
+        generator_n = self.generator_batch_size or n
+        normal = (critic_steps * n + (1 + extra) * generator_n) * self.z_dim
+        dtype: torch.dtype = self.dtype  # type: ignore[assignment]
+        self.noise.begin(self.g_iters, self.device, dtype, normal=normal, uniform=critic_steps * n)
 
     def check_divergence(self) -> bool:
-        """Reads the device-side flag (a host synchronisation: once per log interval, and before a checkpoint);
-        the first time it is set, records diverged_at and stops training. True once diverged."""
-        first = int(self.first_non_finite)
-        if first >= 0 and self.diverged_at is None:
-            self.diverged_at = first
+        """Reads the device-side flags (a host synchronisation: once per log interval, and before a checkpoint);
+        records each point's first non-finite iteration once, and stops training when no point is left training.
+        True once every point has diverged."""
+        for k, first in enumerate(self.first_non_finite.tolist()):
+            if first >= 0 and self.diverged[k] is None:
+                self.diverged[k] = int(first)
+        if self._all_out():
             self.trainer.should_stop = True
-        return self.diverged_at is not None
+        return all(first is not None for first in self.diverged)
 
-    def _log_curves(self, logs: Dict[str, Tensor]) -> None:
-        """Straight to the loggers with step = generator iterations (Lightning's step counts every optimizer step);
-        kept in `latest_curves` for the progress bar."""
-        grads = [p.grad.norm() for p in self.critic.parameters() if p.grad is not None]
-        if grads:  # still the last critic step's gradients: the generator step does not touch them
-            logs["critic_grad_norm"] = torch.linalg.vector_norm(torch.stack(grads))
-        self.latest_curves = {f"train/{k}": v.item() for k, v in logs.items()}
-        for logger in self.loggers:
-            logger.log_metrics(self.latest_curves, step=self.g_iters)
+    def drop_point(self, k: int) -> None:
+        """Take point k of a group out of training (its own callbacks failed): frozen like a diverged point; the
+        fit stops once no point is left."""
+        self.failed[k] = True
+        if self._all_out():
+            self.trainer.should_stop = True
+
+    def _all_out(self) -> bool:
+        return all(first is not None or failed for first, failed in zip(self.diverged, self.failed, strict=True))
+
+    def _log_curves(self, logs: Dict[str, Tensor], points: Sequence[int]) -> None:
+        """Each listed point's values straight to its loggers with step = generator iterations (Lightning's step
+        counts every optimizer step); kept in `point_curves` (and `latest_curves`) for the progress bar."""
+        critics = [spec.networks.critic for spec in self.point_specs]
+        grad_norms = [_grad_norm(critic) for critic in critics]
+        values: Dict[str, List[float]] = {f"train/{k}": v.reshape(self.n_points).tolist() for k, v in logs.items()}
+        for k in points:
+            curves = {name: row[k] for name, row in values.items()}
+            grad_norm = grad_norms[k]
+            if grad_norm is not None:  # still the last critic step's gradients: the generator step leaves them
+                curves["train/critic_grad_norm"] = grad_norm
+            self.point_curves[k] = curves
+            for logger in self._loggers_of(k):
+                logger.log_metrics(curves, step=self.g_iters)
+        self.latest_curves = self.point_curves[0]
+
+    def _loggers_of(self, k: int) -> Sequence[Any]:
+        if not self.fused:
+            return self.loggers
+        return self.point_loggers[k] if self.point_loggers is not None else ()
 
     def _optimizers(self) -> List[Any]:
         return _as_list(self.optimizers())
@@ -169,19 +294,67 @@ class GANModule(pl.LightningModule):
         return _as_list(self.lr_schedulers())
 
     # -- sampling -----------------------------------------------------------------------------------
-    def sample(self, n: int, batch_size: int = 4096) -> Tensor:
-        """n generator samples from fresh noise, from the EMA generator when one is kept (LGAN's evaluation)."""
-        return torch.cat([self.generate(self._z(min(batch_size, n - i))) for i in range(0, n, batch_size)])
+    def sample(self, n: int, batch_size: int = 4096, point: Optional[int] = None) -> Tensor:
+        """n generator samples from the evaluation stream at this generator iteration (continued by further calls at
+        the same iteration), from the EMA generator when one is kept (LGAN's evaluation): every point's ([K, n, ...]
+        in a group), or point `point`'s alone, drawn as its unfused run draws them."""
+        noise = self.eval_noise if point is None else self.point_eval_noise[point]
+        dtype: torch.dtype = self.dtype  # type: ignore[assignment]
+        noise.at(self.g_iters, self.device, dtype, normal=n * self.z_dim)  # an evaluation's next batch: fresh z
+        chunks = [self.generate(self._z(min(batch_size, n - i), noise), point) for i in range(0, n, batch_size)]
+        return torch.cat(chunks, dim=1 if noise.fused else 0)
 
     @torch.no_grad()
-    def generate(self, z: Tensor) -> Tensor:
-        """G(z) in eval mode (batch norm uses its running statistics), the EMA generator when one is kept."""
-        generator = self.ema_generator.module if self.ema_generator is not None else self.generator
+    def generate(self, z: Tensor, point: Optional[int] = None) -> Tensor:
+        """G(z) in eval mode (batch norm uses its running statistics), the EMA generator when one is kept; with
+        `point`, that point's generator alone on z [n, z_dim]."""
+        if point is None:
+            generator = self._ema_sampler[0] if self._ema_sampler else self.generator
+        else:
+            generator = self._averages[point].module if self._averages else self.point_specs[point].networks.generator
         was_training = generator.training
         generator.eval()
-        out = generator(z.to(self.device))
+        dtype: torch.dtype = self.dtype  # type: ignore[assignment]
+        out = generator(z.to(self.device, dtype))  # a figure's fixed noise is float32 whatever the precision
         generator.train(was_training)
         return out
+
+
+def _same(what: str, values: Sequence[Any]) -> Any:
+    if any(value != values[0] for value in values[1:]):
+        raise ValueError(f"the points of a fused group differ in {what} ({values}); run them unfused (fuse=1)")
+    return values[0]
+
+
+def _fuse_constraints(points: Sequence[GANPoint]) -> List[Constraint]:
+    """Slot j of the group: the j-th constraint of every point, fused (per-point lambda or clip value)."""
+    _same("constraint types", [[type(c).__name__ for c in p.constraints] for p in points])
+    slots = zip(*(p.constraints for p in points), strict=True)
+    return [type(slot[0]).fuse(slot) for slot in slots]
+
+
+def _ema(
+    points: Sequence[GANPoint], generators: Sequence[nn.Module]
+) -> Tuple[Optional[nn.Module], List[AveragedModel], Tuple[nn.Module, ...]]:
+    """(the registered EMA module: an AveragedModel of the generator, in a group a ModuleList of one per point with
+    its own decay, or None; the averages; in a 1-tuple, so it is not registered twice, the network sampling them)."""
+    decays = [p.ema for p in points]
+    _same("whether train.ema is set", [decay is None for decay in decays])
+    if decays[0] is None:
+        return None, [], ()
+    averages = [
+        AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        for g, decay in zip(generators, decays, strict=True)
+    ]
+    if len(averages) == 1:
+        return averages[0], averages, (averages[0].module,)
+    return nn.ModuleList(averages), averages, (StackedNetwork([average.module for average in averages]),)
+
+
+def _grad_norm(network: nn.Module) -> Optional[float]:
+    """The L2 norm of all of the network's gradients, None before any."""
+    grads = [p.grad.norm() for p in network.parameters() if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(grads))) if grads else None
 
 
 def _as_list(value: Any) -> List[Any]:

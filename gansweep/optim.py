@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable, Iterable, Optional, Tuple
+from typing import Any, Callable, Iterable, Optional, Sequence, Tuple
 
 import torch
 from hydra.utils import get_class
@@ -28,6 +28,18 @@ def optimizer_factory(cfg: Any, lr: Optional[float] = None) -> OptimizerFactory:
 def optimizer_factories(cfg: Any) -> Tuple[OptimizerFactory, OptimizerFactory]:
     """(generator, critic) factories; optim.lr_generator / optim.lr_critic override optim.lr."""
     return optimizer_factory(cfg, cfg.lr_generator), optimizer_factory(cfg, cfg.lr_critic)
+
+
+def one_optimizer(optimizers: Sequence[Optimizer]) -> Optimizer:
+    """The points' optimizers as one: the first, holding every point's parameter group with its own hyperparameters
+    (a fused group: per-point lr and betas; one group per point keeps each point's update its own)."""
+    first = optimizers[0]
+    for other in optimizers[1:]:
+        if type(other) is not type(first):
+            raise ValueError(f"a fused group's points use one optimizer class, got {type(first)} and {type(other)}")
+        for group in other.param_groups:
+            first.add_param_group(group)
+    return first
 
 
 def scheduler_factory(decay: str, iters: int) -> Optional[SchedulerFactory]:

@@ -14,7 +14,7 @@ import time
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -32,6 +32,23 @@ def build_constraints(cfg: DictConfig) -> List[Any]:
     return instantiate_entries(cfg.constraint)
 
 
+def build_point(cfg: DictConfig) -> Tuple[Any, Any, Any]:
+    """(data module, loss, GANPoint) of one grid point, built under its seed in one fixed order, so the point
+    initialises the same alone and in a fused group. Missing data fails first, before any network."""
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+
+    from gansweep.module import GANPoint
+    from gansweep.optim import optimizer_factories
+
+    pl.seed_everything(cfg.seed, verbose=False)
+    datamodule = instantiate_plain(cfg.dataset, seed=cfg.seed)
+    loss = instantiate(cfg.loss)
+    networks = instantiate(cfg.arch, data_shape=datamodule.data_shape)
+    point = GANPoint(networks, build_constraints(cfg), optimizer_factories(cfg.optim), cfg.train.ema, cfg.seed)
+    return datamodule, loss, point
+
+
 def fit(
     cfg: DictConfig,
     out_dir: Path,
@@ -43,8 +60,6 @@ def fit(
     """Train one grid point, from `checkpoint` when given (with a progress bar when `progress`, curves to
     `loggers`); `record` receives g_iters and metrics even when fitting fails, then the status."""
     check_train(cfg.train)  # before the heavy imports: a wrong range fails at once
-    import pytorch_lightning as pl
-    from hydra.utils import instantiate
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from gansweep.callbacks.checkpoint import STATE_KEY
@@ -54,37 +69,55 @@ def fit(
     from gansweep.callbacks.restore import RestoreTraining
     from gansweep.callbacks.stop import Interrupted, StopOnSignal
     from gansweep.module import GANModule
-    from gansweep.optim import optimizer_factories, scheduler_factory
+    from gansweep.optim import scheduler_factory
 
     _quiet_lightning()
-    pl.seed_everything(cfg.seed, verbose=False)
-    datamodule = instantiate_plain(cfg.dataset, seed=cfg.seed)  # missing data fails here, before any network
-    loss = instantiate(cfg.loss)
+    datamodule, loss, point = build_point(cfg)
     module = GANModule(
-        instantiate(cfg.arch, data_shape=datamodule.data_shape),
+        point,
         loss,
-        build_constraints(cfg),
-        optimizers=optimizer_factories(cfg.optim),
         scheduler=scheduler_factory(cfg.optim.decay, cfg.train.iters),
         generator_batch_size=cfg.train.generator_batch_size,
-        ema=cfg.train.ema,
         log_every=cfg.train.log_every,
     )
     start = checkpoint[STATE_KEY]["g_iters"] if checkpoint is not None else 0
     per_step = cfg.train.n_critic + loss.extra_real_batches
     datamodule.configure_batches(cfg.train.batch_size, per_step, cfg.train.iters - start, start=start)
+    own = point_callbacks(cfg)
     callbacks = [
         *([RestoreTraining(checkpoint)] if checkpoint is not None else []),  # first: the others see the restored run
         DeviceSettings(cfg.train.tf32, cfg.train.channels_last),
-        *instantiate_entries({"metrics": cfg.metrics}),  # before the others: its numbers survive a later failure
-        *instantiate_entries(cfg.callbacks),
+        *own,
         *([IterationProgress(cfg.train.iters)] if progress else []),
         StopOnSignal(),  # last: a stop signal ends the run once every callback has finished the iteration
     ]
     for logger in loggers if checkpoint is not None else ():
         if hasattr(logger, "resume_from"):
             logger.resume_from(start)  # the curves continue where the checkpoint left them, each step once
-    trainer = pl.Trainer(
+    trainer = make_trainer(cfg, out_dir, callbacks, loggers)
+    interrupted = False
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    except (Interrupted, SIGTERMException):  # raised between generator iterations; the checkpoint is written
+        interrupted = True
+    finally:  # what an evaluation computed before a failure is kept
+        record.update(g_iters=module.g_iters, metrics=collect_metrics(own), protocol=collect_protocols(own))
+    if interrupted:
+        module.check_divergence()  # a divergence not read yet when the stop came
+    settle_status(record, module.diverged_at, interrupted)
+
+
+def point_callbacks(cfg: DictConfig) -> List[Any]:
+    """The point's own callbacks: its evaluation first (its numbers survive a later failure), then `callbacks.*`
+    (samples, checkpoint). Interpolations read the point's Hydra config (its run folder)."""
+    return [*instantiate_entries({"metrics": cfg.metrics}), *instantiate_entries(cfg.callbacks)]
+
+
+def make_trainer(cfg: DictConfig, out_dir: Path, callbacks: List[Any], loggers: Sequence[Any]) -> Any:
+    """The Lightning Trainer of one fit: one epoch of generator iterations, gansweep's own checkpoints."""
+    import pytorch_lightning as pl
+
+    return pl.Trainer(
         max_epochs=1,
         logger=list(loggers) or False,
         callbacks=callbacks,
@@ -96,15 +129,12 @@ def fit(
         plugins=cluster_plugins(),
         **OmegaConf.to_container(cfg.trainer),  # type: ignore[arg-type]
     )
-    interrupted = False
-    try:
-        trainer.fit(module, datamodule=datamodule)
-    except (Interrupted, SIGTERMException):  # raised between generator iterations; the checkpoint is written
-        interrupted = True
-    finally:  # what an evaluation computed before a failure is kept
-        record.update(g_iters=module.g_iters, metrics=collect_metrics(callbacks), protocol=collect_protocols(callbacks))
-    if module.diverged_at is not None or (interrupted and module.check_divergence()):
-        record.update(status="diverged", diverged_at=module.diverged_at)
+
+
+def settle_status(record: Dict[str, Any], diverged_at: Optional[int], interrupted: bool) -> None:
+    """A fit's outcome into its record: diverged (at its first non-finite iteration), interrupted or ok."""
+    if diverged_at is not None:
+        record.update(status="diverged", diverged_at=diverged_at)
     else:
         record["status"] = "interrupted" if interrupted else "ok"
 
@@ -156,40 +186,66 @@ def run_point(cfg: DictConfig, out_dir: Path, checkpoint: Optional[Dict[str, Any
     """Train and record one point (from `checkpoint` when resuming); a failure is raised only outside a multirun."""
     from hydra.core.hydra_config import HydraConfig
 
-    from gansweep.callbacks.checkpoint import STATE_KEY
     from gansweep.callbacks.progress import wanted as progress_wanted
-    from gansweep.loggers.build import build_loggers, close_loggers
+
+    start = time.perf_counter()
+    record, loggers, failure = open_point(cfg, HydraConfig.get(), out_dir, checkpoint)
+    if failure is None:
+        try:
+            fit(cfg, out_dir, record, checkpoint, progress=progress_wanted(multirun), loggers=loggers)
+        except Exception as err:  # recorded, then re-raised only outside a multirun
+            failure = fail(record, err)
+    close_point(out_dir, record, loggers, time.perf_counter() - start)
+    if failure is not None and not multirun:
+        raise failure
+    return record
+
+
+def open_point(
+    cfg: DictConfig, hydra_cfg: Any, out_dir: Path, checkpoint: Optional[Dict[str, Any]]
+) -> Tuple[Dict[str, Any], List[Any], Optional[Exception]]:
+    """A point's record (failed until its fit says otherwise), its config.yaml and its loggers, built first so that
+    a later failure still has its W&B run; a failure here is recorded and returned."""
+    from gansweep.callbacks.checkpoint import STATE_KEY
+    from gansweep.loggers.build import build_loggers
     from gansweep.loggers.identity import point_identity
 
-    hydra_cfg = HydraConfig.get()
     record = new_record(hydra_cfg, cfg.seed)
     record["resumed_from"] = checkpoint[STATE_KEY]["g_iters"] if checkpoint is not None else None
-    start = time.perf_counter()
-    failure: Exception | None = None
     loggers: List[Any] = []
     try:
         (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        loggers = build_loggers(cfg, lambda: point_identity(cfg, hydra_cfg))  # first: a later failure has its W&B run
-        fit(cfg, out_dir, record, checkpoint, progress=progress_wanted(multirun), loggers=loggers)
-        if record["status"] == "diverged":
-            record["error"] = f"non-finite loss at generator iteration {record['diverged_at']}"
-            log.warning("run diverged: %s", record["error"])
-        elif record["status"] == "interrupted":
-            log.warning(
-                "run interrupted after generator iteration %d; run the same command to resume", record["g_iters"]
-            )
-    except Exception as err:  # recorded, then re-raised only outside a multirun
-        failure = err
-        record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
-    record["wall_time_s"] = round(time.perf_counter() - start, 3)
+        loggers = build_loggers(cfg, lambda: point_identity(cfg, hydra_cfg))
+    except Exception as err:
+        return record, loggers, fail(record, err)
+    return record, loggers, None
+
+
+def fail(record: Dict[str, Any], err: Exception) -> Exception:
+    record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
+    return err
+
+
+def close_point(out_dir: Path, record: Dict[str, Any], loggers: List[Any], wall_time_s: float) -> None:
+    """write_point, then hand the record to the point's loggers (W&B: the summary, then wandb.finish())."""
+    from gansweep.loggers.build import close_loggers
+
+    write_point(out_dir, record, wall_time_s)
+    close_loggers(loggers, record)
+
+
+def write_point(out_dir: Path, record: Dict[str, Any], wall_time_s: float) -> None:
+    """Say how the point ended and write its metrics.json."""
+    if record["status"] == "diverged":
+        record["error"] = f"non-finite loss at generator iteration {record['diverged_at']}"
+        log.warning("run diverged: %s", record["error"])
+    elif record["status"] == "interrupted":
+        log.warning("run interrupted after generator iteration %d; run the same command to resume", record["g_iters"])
+    elif record["status"] == "failed":
+        log.error("run failed: %s", record["error"])
+    record["wall_time_s"] = round(wall_time_s, 3)
     write_record(out_dir, record)
-    close_loggers(loggers, record)  # W&B: the outcome into the run's summary, then wandb.finish()
-    if failure is not None:
-        if not multirun:
-            raise failure
-        log.error("run failed (the sweep goes on): %s", record["error"])
     log.info("status=%s metrics=%s -> %s", record["status"], record["metrics"], out_dir / "metrics.json")
-    return record
 
 
 OBJECTIVES = ("energy_distance", "fid_inception", "kl", "fid_digits")  # lower is better for each

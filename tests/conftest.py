@@ -46,6 +46,17 @@ def offline_caches(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def compose_config(overrides: Sequence[str] = (), out_dir: Path | None = None, multirun: bool = False) -> DictConfig:
     """The task config of `gansweep OVERRIDES`, with HydraConfig set (hydra.* readable) as inside a run."""
+    task_cfg = compose_point(overrides, out_dir, multirun).copy()
+    with open_dict(task_cfg):
+        del task_cfg["hydra"]  # as Hydra hands it to the task
+    return task_cfg
+
+
+def compose_point(
+    overrides: Sequence[str] = (), out_dir: Path | None = None, multirun: bool = False, num: int = 0
+) -> DictConfig:
+    """The composed config of `gansweep OVERRIDES` with its hydra node (job `num`, run folder `out_dir`), as a
+    launcher hands it to a job; HydraConfig is set to it."""
     register_schema()
     register_templates()
     GlobalHydra.instance().clear()
@@ -54,13 +65,10 @@ def compose_config(overrides: Sequence[str] = (), out_dir: Path | None = None, m
     with open_dict(cfg):
         if out_dir is not None:
             cfg.hydra.runtime.output_dir = str(out_dir)
-        cfg.hydra.job.num = 0
+        cfg.hydra.job.num = num
         cfg.hydra.mode = RunMode.MULTIRUN if multirun else RunMode.RUN
-    HydraConfig.instance().set_config(cfg)
-    task_cfg = cfg.copy()
-    with open_dict(task_cfg):
-        del task_cfg["hydra"]  # as Hydra hands it to the task
-    return task_cfg
+    HydraConfig.instance().set_config(cfg.copy())  # it marks its copy read-only
+    return cfg
 
 
 def cli_env() -> dict:

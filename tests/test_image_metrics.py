@@ -19,7 +19,7 @@ from gansweep.callbacks.image_evaluation import InceptionEvaluation
 from gansweep.constraints.gradient_penalty import GradientPenalty
 from gansweep.losses.wgan import WGANLoss
 from gansweep.models.dcgan import build_dcgan
-from gansweep.module import GANModule
+from gansweep.module import GANModule, GANPoint
 from gansweep.train import objective
 from tests.conftest import cli_env, run_cli
 from tests.fake_data import write_dataset_root
@@ -113,7 +113,7 @@ def test_evaluating_during_training_does_not_change_training(tmp_path):
     for every in (None, 1):
         torch.manual_seed(0)
         module = GANModule(
-            build_dcgan((3, 32, 32), dim=8), WGANLoss(), [GradientPenalty(10.0)], (ADAM, ADAM), log_every=1
+            GANPoint(build_dcgan((3, 32, 32), dim=8), [GradientPenalty(10.0)], (ADAM, ADAM)), WGANLoss(), log_every=1
         )
         data = InMemory(
             torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))

@@ -22,7 +22,7 @@ from gansweep.losses.nsgan import NSGANLoss
 from gansweep.losses.wgan import WGANLoss
 from gansweep.models.base import GANNetworks
 from gansweep.models.mlp import build_mlp
-from gansweep.module import GANModule
+from gansweep.module import GANModule, GANPoint
 from gansweep.plots import save_image_grid
 from tests.conftest import run_cli
 from tests.fake_data import cifar_batches, write_cifar_folder
@@ -140,7 +140,7 @@ class BatchNormCritic(nn.Module):
 def test_a_batch_norm_critic_scores_real_and_fake_in_separate_passes():
     mlp = build_mlp(SHAPE, z_dim=8, hidden=16, depth=1)
     critic = BatchNormCritic()
-    module = GANModule(GANNetworks(mlp.generator, critic, 8), NSGANLoss(), [], (ADAM, ADAM), log_every=1)
+    module = GANModule(GANPoint(GANNetworks(mlp.generator, critic, 8), [], (ADAM, ADAM)), NSGANLoss(), log_every=1)
     dm = InMemory(images())
     dm.configure_batches(batch_size=8, per_step=1, steps=2)
     trainer(max_steps=-1).fit(module, datamodule=dm)
@@ -148,13 +148,13 @@ def test_a_batch_norm_critic_scores_real_and_fake_in_separate_passes():
 
 
 def test_a_critic_without_batch_norm_keeps_one_pass():
-    module = GANModule(build_mlp(SHAPE, z_dim=8, hidden=16), WGANLoss(), [], (ADAM, ADAM))
+    module = GANModule(GANPoint(build_mlp(SHAPE, z_dim=8, hidden=16), [], (ADAM, ADAM)), WGANLoss())
     assert not module.critic_has_batch_norm
 
 
 def test_divergence_is_read_every_log_interval_with_its_first_iteration(tmp_path):
     huge = partial(torch.optim.SGD, lr=1e30)
-    module = GANModule(build_mlp(SHAPE, z_dim=8, hidden=16), WGANLoss(), [], (huge, huge), log_every=4)
+    module = GANModule(GANPoint(build_mlp(SHAPE, z_dim=8, hidden=16), [], (huge, huge)), WGANLoss(), log_every=4)
     dm = InMemory(images())
     dm.configure_batches(batch_size=8, per_step=1, steps=40)
     trainer().fit(module, datamodule=dm)
@@ -175,7 +175,9 @@ def test_channels_last_runs_on_cpu_when_forced(tmp_path):
             return (score, features) if return_features else score
 
     critic = ConvCritic()
-    module = GANModule(GANNetworks(build_mlp(SHAPE, z_dim=8).generator, critic, 8), WGANLoss(), [], (ADAM, ADAM))
+    module = GANModule(
+        GANPoint(GANNetworks(build_mlp(SHAPE, z_dim=8).generator, critic, 8), [], (ADAM, ADAM)), WGANLoss()
+    )
     dm = InMemory(images())
     dm.configure_batches(batch_size=8, per_step=1, steps=2)
     trainer(callbacks=[DeviceSettings(tf32="auto", channels_last=True)]).fit(module, datamodule=dm)
@@ -201,7 +203,7 @@ def test_image_grid_places_each_image_in_its_cell(tmp_path):
 
 
 def test_samples_every_n_iterations_and_at_the_end_from_fixed_noise(tmp_path):
-    module = GANModule(build_mlp(SHAPE, z_dim=8, hidden=16), WGANLoss(), [], (ADAM, ADAM))
+    module = GANModule(GANPoint(build_mlp(SHAPE, z_dim=8, hidden=16), [], (ADAM, ADAM)), WGANLoss())
     dm = InMemory(images())
     dm.configure_batches(batch_size=8, per_step=1, steps=5)
     samples = Samples(str(tmp_path), every=2, grid=3)

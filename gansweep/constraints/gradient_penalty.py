@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import copy
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from gansweep.constraints.base import Constraint, ScoreTransform
+from gansweep.noise import PointNoise
 
 Critic = Callable[[Tensor], Tensor]
 
 
-def interpolate(real: Tensor, fake: Tensor, batch_dims: int = 1) -> Tensor:
-    """x^ = e x + (1 - e) x~ with one e ~ U[0, 1] per sample, broadcast over the data dims; x~ detached."""
+def interpolate(real: Tensor, fake: Tensor, batch_dims: int = 1, noise: Optional[PointNoise] = None) -> Tensor:
+    """x^ = e x + (1 - e) x~ with one e ~ U[0, 1] per sample (from each point's stream when `noise` is given),
+    broadcast over the data dims; x~ detached."""
     shape = real.shape[:batch_dims] + (1,) * (real.dim() - batch_dims)
-    eps = torch.rand(shape, device=real.device, dtype=real.dtype)
+    if noise is not None:
+        eps = noise.rand(shape, real.dtype)
+    else:
+        eps = torch.rand(shape, device=real.device, dtype=real.dtype)
     return (eps * real + (1.0 - eps) * fake.detach()).requires_grad_(True)
 
 
@@ -32,11 +38,20 @@ def critic_grad_norm(
 
 
 class _InterpolatePenalty(Constraint):
+    fusible = ("weight",)  # lambda
+
     def __init__(self, weight: float, target: float = 1.0) -> None:
         if weight < 0:
             raise ValueError(f"a gradient-penalty weight must be >= 0, got {weight}")
-        self.weight = float(weight)
+        self.weight: float | Tensor = float(weight)  # a fused group's: [K], one per point
         self.target = float(target)
+
+    @classmethod
+    def fuse(cls, per_point: Sequence[Constraint]) -> Constraint:
+        """One penalty whose weight is [K], point k's lambda in row k."""
+        fused = copy.copy(super().fuse(per_point))
+        fused.weight = torch.tensor([float(p.weight) for p in per_point], dtype=torch.float64)  # type: ignore[attr-defined]
+        return fused
 
     def penalty(
         self,
@@ -45,9 +60,12 @@ class _InterpolatePenalty(Constraint):
         fake: Tensor,
         transform: Optional[ScoreTransform] = None,
         batch_dims: int = 1,
+        noise: Optional[PointNoise] = None,
     ) -> Tensor:
-        x_hat = interpolate(real, fake, batch_dims)
-        return self.weight * self.reduce(critic_grad_norm(critic, x_hat, transform, batch_dims))
+        x_hat = interpolate(real, fake, batch_dims, noise)
+        term = self.reduce(critic_grad_norm(critic, x_hat, transform, batch_dims))
+        weight = self.weight.to(term) if isinstance(self.weight, Tensor) else self.weight
+        return weight * term
 
     def reduce(self, grad_norm: Tensor) -> Tensor:
         """[*points, N] gradient norms -> [*points]."""

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from gansweep.cache import cached
 from gansweep.data.base import training_device
-from gansweep.data.stream import permutation_batches
+from gansweep.data.stream import item_generator, permutation_batches
 
 log = logging.getLogger("gansweep")
 
@@ -115,6 +115,7 @@ class ImageDataModule(pl.LightningDataModule):
         """How the trainer consumes data: `per_step` real batches per generator iteration, `steps` iterations from
         iteration `start` on (a resumed run continues the stream there)."""
         self.batch_size, self.per_step, self.steps, self.start = batch_size, per_step, steps, start
+        self._item = start  # the item on_after_batch_transfer sees next (its dequantisation stream)
 
     def setup(self, stage: Optional[str] = None) -> None:
         if self.images is None:
@@ -153,10 +154,13 @@ class ImageDataModule(pl.LightningDataModule):
         )
 
     def on_after_batch_transfer(self, batch: Tensor, dataloader_idx: int) -> Tensor:
-        """uint8 -> float in [-1, 1], on the device."""
+        """uint8 -> float in [-1, 1], on the device; dequantisation noise of item i from the stream (seed, i), so it
+        does not depend on the global generator (a resumed run and a fused point draw what the run draws alone)."""
         x = batch.float()
         if self.dequantize:
-            return (x + torch.rand_like(x)).div_(128.0).sub_(1.0)
+            generator = item_generator(self.seed + 3, getattr(self, "_item", 0), x.device)
+            self._item = getattr(self, "_item", 0) + 1
+            return (x + torch.rand(x.shape, generator=generator, device=x.device)).div_(128.0).sub_(1.0)
         return x.div_(127.5).sub_(1.0)
 
     def real_images(self, n: int) -> Tensor:

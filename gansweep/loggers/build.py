@@ -27,14 +27,15 @@ def build_loggers(cfg: Any, identity: Callable[[], Mapping[str, Any]]) -> List[A
     return loggers
 
 
-def close_loggers(loggers: List[Any], record: Mapping[str, Any]) -> None:
-    """Hand each logger the point's final record (W&B: summary, then wandb.finish()); any W&B run still open in
-    this process is finished too, so the next job in a reused worker never inherits it."""
+def close_loggers(loggers: List[Any], record: Mapping[str, Any], finish_others: bool = True) -> None:
+    """Hand each logger the point's final record (W&B: summary, then wandb.finish()); then, with `finish_others`
+    (not while other points of a fused group are still to close), any W&B run still open in this process is
+    finished too, so the next job in a reused worker never inherits it."""
     for logger in loggers:
         if hasattr(logger, "close_point"):
             logger.close_point(record)
     wandb = sys.modules.get("wandb")
-    if wandb is not None and getattr(wandb, "run", None) is not None:
+    if finish_others and wandb is not None and getattr(wandb, "run", None) is not None:
         try:
             wandb.finish()
         except Exception as err:  # W&B never fails a point: its record is already written

@@ -47,12 +47,15 @@ def logged_in() -> bool:
         return False
 
 
-def start_run(init: Dict[str, Any], init_timeout: float = 90.0) -> Any:
+def start_run(init: Dict[str, Any], init_timeout: float = 90.0, alongside: bool = False) -> Any:
     """wandb.init(**init) in init["mode"]; when online fails, offline (said once); when that fails too, a disabled
-    run that accepts every call, so training goes on. An offline run prints one line telling how to sync it."""
+    run that accepts every call, so training goes on. An offline run prints one line telling how to sync it.
+    `alongside`: other runs of this process stay open (the points of a fused group each have their own run)."""
     import wandb
 
-    if wandb.run is not None:  # a run left open by an earlier job in this process must not receive this point's data
+    if alongside:
+        init = {**init, "reinit": "create_new"}
+    elif wandb.run is not None:  # a run left open by an earlier job in this process must not receive this data
         wandb.finish()
     mode = init.get("mode", "offline")
     if mode == "online" and not logged_in():  # wandb.init would prompt for a key on a terminal: a sweep would hang
@@ -101,6 +104,7 @@ class WandbRunLogger(WandbLogger):
         self._wandb_init.pop("anonymous", None)  # deprecated in W&B: passing it at all prints a warning
         self.init_timeout, self.log_samples = init_timeout, log_samples
         self._warned = False
+        self.alongside = False  # True for a point of a fused group: its run coexists with the others' in this process
 
     def identify(
         self,
@@ -129,7 +133,7 @@ class WandbRunLogger(WandbLogger):
     @rank_zero_experiment
     def experiment(self) -> Any:
         if self._experiment is None:
-            self._experiment = start_run(self._wandb_init, self.init_timeout)
+            self._experiment = start_run(self._wandb_init, self.init_timeout, self.alongside)
             self._guard(self._after_start)
         return self._experiment
 

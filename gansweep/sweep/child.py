@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple, Union
 
 from omegaconf import DictConfig
 
@@ -37,6 +37,35 @@ class PointSpec:
 
 
 @dataclass(frozen=True)
+class GroupSpec:
+    """A fused group (gansweep.fusion): its points as the parent prepared them, trained in one process on one lease;
+    the process's output goes to the first point's console.log."""
+
+    points: Tuple[PointSpec, ...]
+    lease: Optional[str] = None
+    log_start: int = 0  # the first point's console.log size before this attempt: what the others receive follows it
+
+    @property
+    def num(self) -> int:
+        return self.points[0].num
+
+    @property
+    def run_dir(self) -> str:
+        return self.points[0].run_dir
+
+    @property
+    def cwd(self) -> str:
+        return self.points[0].cwd
+
+    @property
+    def concurrency(self) -> int:
+        return self.points[0].concurrency
+
+
+Spec = Union[PointSpec, GroupSpec]
+
+
+@dataclass(frozen=True)
 class JobResult:
     """What the parent needs of the point's JobReturn; it has the point's configs already and adds them back."""
 
@@ -46,8 +75,9 @@ class JobResult:
     working_dir: Optional[str]
 
 
-def run_point(spec: PointSpec, conn: Connection) -> None:
-    """Process entry: send ("result", JobResult) or ("error", text) back through `conn`, then exit at once."""
+def run_point(spec: Spec, conn: Connection) -> None:
+    """Process entry: send ("result", JobResult), for a group ("results", [JobResult per point]), or ("error", text)
+    back through `conn`, then exit at once."""
     _capture_streams(Path(spec.run_dir) / CONSOLE_LOG)
     faulthandler.enable()  # a segfault's Python stack goes to console.log too
     os.chdir(spec.cwd)
@@ -56,7 +86,9 @@ def run_point(spec: PointSpec, conn: Connection) -> None:
     _share_cpu_threads(spec.concurrency)
     code = 0
     try:
-        message: Tuple[str, Any] = ("result", _run_job(spec))
+        message: Tuple[str, Any] = (
+            ("results", _run_group(spec)) if isinstance(spec, GroupSpec) else ("result", _run_job(spec))
+        )
     except BaseException as err:  # whatever stops the task (SystemExit too) is reported, then the process exits
         traceback.print_exc()
         message, code = ("error", f"{type(err).__name__}: {err}"), 1
@@ -67,15 +99,23 @@ def run_point(spec: PointSpec, conn: Connection) -> None:
     os._exit(code)
 
 
-def _run_job(spec: PointSpec) -> JobResult:
+def _restore_context(context: bytes) -> Tuple[Any, Any]:
+    """(HydraContext, task function) from the parent, with Hydra's resolvers and singletons set up again."""
     from hydra.core.singleton import Singleton
-    from hydra.core.utils import run_job, setup_globals
+    from hydra.core.utils import setup_globals
 
-    hydra_context, task_function, instances = pickle.loads(spec.context)
+    hydra_context, task_function, instances = pickle.loads(context)
     setup_globals()  # Hydra's resolvers; ones an app registers outside an imported module are not carried over
     state = Singleton.get_state()
     state["instances"] = instances
     Singleton.set_state(state)
+    return hydra_context, task_function
+
+
+def _run_job(spec: PointSpec) -> JobResult:
+    from hydra.core.utils import run_job
+
+    hydra_context, task_function = _restore_context(spec.context)
     ret = run_job(
         hydra_context=hydra_context,
         task_function=task_function,
@@ -84,6 +124,14 @@ def _run_job(spec: PointSpec) -> JobResult:
         job_subdir_key="hydra.sweep.subdir",
     )
     return JobResult(ret.status, ret._return_value, ret.task_name, ret.working_dir)
+
+
+def _run_group(spec: GroupSpec) -> List[JobResult]:
+    from gansweep.fusion.jobs import run_group_jobs
+
+    hydra_context, task_function = _restore_context(spec.points[0].context)
+    returns = run_group_jobs(hydra_context, task_function, [point.config for point in spec.points])
+    return [JobResult(ret.status, ret._return_value, ret.task_name, ret.working_dir) for ret in returns]
 
 
 def _capture_streams(path: Path) -> None:

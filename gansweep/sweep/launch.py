@@ -7,8 +7,9 @@ import json
 import logging
 import os
 import pickle
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
@@ -16,7 +17,7 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_g
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from gansweep.sweep.child import CONSOLE_LOG, PointSpec
+from gansweep.sweep.child import CONSOLE_LOG, GroupSpec, PointSpec, Spec
 from gansweep.sweep.gpus import visible_gpus
 from gansweep.sweep.leases import Leases
 from gansweep.sweep.outcome import record_stamp, settle
@@ -54,20 +55,24 @@ def launch(
         f"Launching {len(job_overrides)} points, {plan.describe()}, each in its own process "
         f"(output in its folder's {CONSOLE_LOG}; sweep folder {sweep_dir})"
     )
-    specs = (
+    points = (
         _compose(hydra_context, config, overrides, initial_job_idx + i, context, plan.concurrency)
         for i, overrides in enumerate(job_overrides)
     )
+    # fused: every point composed first, as the groups depend on all of them
+    specs: Iterable[Spec] = fused_specs(list(points), plan.fuse) if plan.fuse > 1 else points
     progress = Progress(len(job_overrides))
     axes = varying_overrides([{"overrides": filter_overrides(o)} for o in job_overrides])  # what tells points apart
     returns: Dict[int, JobReturn] = {}
 
     def on_end(ended: Ended) -> None:
-        job_return, status = settle(ended, hydra_context.callbacks)
-        returns[ended.spec.num] = job_return
-        point = axes[ended.spec.num - initial_job_idx]
-        log.info(progress.finished(ended.spec.num, status, ended.end - ended.start, point, len(pool.running)))
-        _append_job_line(sweep_dir, ended, status)
+        for point_ended in split_group(ended):
+            job_return, status = settle(point_ended, hydra_context.callbacks)
+            num = point_ended.spec.num
+            returns[num] = job_return
+            point = axes[num - initial_job_idx]
+            log.info(progress.finished(num, status, ended.end - ended.start, point, len(pool.running)))
+            _append_job_line(sweep_dir, point_ended, status)
 
     try:
         with stop_on_signals():
@@ -80,6 +85,50 @@ def launch(
         raise SystemExit(128 + stopped.signum) from None
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
+
+
+def fused_specs(points: List[PointSpec], fuse: int) -> List[Spec]:
+    """The points in groups of up to `fuse` that differ only in fusible values (gansweep.fusion.groups), each group
+    one job; a point alone stays an ordinary job. Jobs in the order of their first points."""
+    from gansweep.fusion.groups import group_points
+
+    groups = group_points([point.config for point in points], fuse)
+    jobs: List[Spec] = []
+    for group in groups:
+        members = tuple(points[i] for i in group)
+        lead_log = Path(members[0].run_dir) / CONSOLE_LOG
+        log_start = lead_log.stat().st_size if lead_log.is_file() else 0
+        jobs.append(GroupSpec(members, log_start=log_start) if len(members) > 1 else members[0])
+        if len(members) > 1:
+            log.info(f"\tfused: #{', #'.join(str(p.num) for p in members)} train as one model")
+    return jobs
+
+
+def split_group(ended: Ended) -> List[Ended]:
+    """A group's end as each of its points' (its own result, or the group's error or death); the group's output is
+    copied into every point's console.log. A point's end is itself."""
+    if not isinstance(ended.spec, GroupSpec):
+        return [ended]
+    kind, payload = ended.message or (None, None)
+    output = _attempt_output(Path(ended.spec.run_dir) / CONSOLE_LOG, ended.spec.log_start)
+    per_point = []
+    for k, point in enumerate(ended.spec.points):
+        message = ("result", payload[k]) if kind == "results" and payload is not None else ended.message
+        if k:  # appended, as each attempt's output is: an earlier attempt's stays
+            with open(Path(point.run_dir) / CONSOLE_LOG, "ab") as fh:
+                fh.write(output)
+        per_point.append(replace(ended, spec=replace(point, lease=ended.spec.lease), message=message))
+    return per_point
+
+
+def _attempt_output(path: Path, start: int) -> bytes:
+    """What the group's process wrote to its first point's console.log."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            return fh.read()
+    except OSError:
+        return b""
 
 
 def _compose(

@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobRuntime, JobStatus
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from gansweep.sweep.child import CONSOLE_LOG, JobResult
+from gansweep.sweep.child import CONSOLE_LOG, JobResult, PointSpec
 from gansweep.sweep.pool import Ended
 from gansweep.sweep.records import METRICS_FILE, new_record, write_record
 
@@ -46,6 +46,7 @@ def describe_exit(exitcode: Optional[int]) -> Tuple[str, Dict[str, Any]]:
 def settle(ended: Ended, callbacks: Any) -> Tuple[JobReturn, str]:
     """The point's JobReturn and status; writes its metrics.json if its process did not, then on_job_end."""
     spec = ended.spec
+    assert isinstance(spec, PointSpec), "a fused group is settled point by point (gansweep.sweep.launch.split_group)"
     run_dir = Path(spec.run_dir)
     kind, payload = ended.message or (None, None)
     result: Optional[JobResult] = payload if kind == "result" else None
@@ -87,6 +88,7 @@ def _failure(ended: Ended, result: Optional[JobResult]) -> Tuple[str, Dict[str, 
 
 def _failed_record(ended: Ended, failure: Tuple[str, Dict[str, Any]]) -> Dict[str, Any]:
     text, fields = failure
+    assert isinstance(ended.spec, PointSpec)
     log_path = os.path.join(ended.spec.run_dir, CONSOLE_LOG)
     return lost_record(ended.spec.config, f"{text}; its output: {log_path}", ended.end - ended.start, log_path, fields)
 

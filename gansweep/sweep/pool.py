@@ -17,7 +17,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from gansweep.signals import STOP_SIGNALS
-from gansweep.sweep.child import PointSpec, run_point
+from gansweep.sweep.child import Spec, run_point
 from gansweep.sweep.leases import Leases
 
 STOP_GRACE_S = 30.0  # after SIGTERM, how long a point may take to checkpoint and stop (SLURM's default KillWait)
@@ -56,7 +56,7 @@ def stop_on_signals() -> Iterator[None]:
 
 @dataclass
 class Running:
-    spec: PointSpec
+    spec: Spec
     process: BaseProcess
     conn: Connection
     start: float  # time.time() once the process exists
@@ -66,7 +66,7 @@ class Running:
 
 @dataclass(frozen=True)
 class Ended:
-    spec: PointSpec  # with its lease
+    spec: Spec  # with its lease (a fused group: gansweep.sweep.child.GroupSpec)
     pid: Optional[int]
     start: float
     end: float
@@ -84,7 +84,7 @@ class PointPool:
         forkserver.ensure_running()  # imports start now, while the parent composes the first point
         self.running: Dict[int, Running] = {}  # by process sentinel
 
-    def run(self, specs: Iterable[PointSpec], on_end: Callable[[Ended], None]) -> None:
+    def run(self, specs: Iterable[Spec], on_end: Callable[[Ended], None]) -> None:
         """Run every spec, one per free lease; `on_end` sees each point as soon as it ends.
 
         Specs are pulled lazily, one ahead: the next point is prepared (composed) while the others run, so a
@@ -103,7 +103,7 @@ class PointPool:
             self.stop()
             raise
 
-    def _start(self, spec: PointSpec) -> None:
+    def _start(self, spec: Spec) -> None:
         spec = replace(spec, lease=self.leases.acquire())
         reader, writer = self.context.Pipe(duplex=False)
         process = self.context.Process(target=run_point, args=(spec, writer), name=f"gansweep-point-{spec.num}")

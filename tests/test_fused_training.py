@@ -1,0 +1,263 @@
+"""A fused group trains each of its points exactly as that point trains alone: every parameter and every logged
+loss of fused point k equals the unfused run k with the same config and seed (float64, CPU), for toy WGAN-GP over
+lr x GP weight x seed, WGAN with per-point clip values, betas and EMA decays, DCGAN with spectral norm, and Bures
+(per-point covariances); a point poisoned with NaN is frozen and recorded at its iteration while the others go on
+untouched."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import Logger
+from torch import Tensor
+
+from gansweep.constraints.spectral_norm import SpectralNorm
+from gansweep.fusion.data import FusedData
+from gansweep.losses.nsgan import NSGANLoss
+from gansweep.models.dcgan import build_dcgan
+from gansweep.module import GANModule, GANPoint
+from gansweep.optim import scheduler_factory
+from gansweep.train import build_point
+from tests.conftest import compose_config
+from tests.test_image_training import InMemory
+
+Built = Tuple[Any, Any, GANPoint]  # (data module, loss, point), as gansweep.train.build_point returns
+
+
+class Capture(Logger):
+    """Every logged row, (step, metrics)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: List[Tuple[int, Dict[str, float]]] = []
+
+    @property
+    def name(self) -> str:
+        return "capture"
+
+    @property
+    def version(self) -> int:
+        return 0
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def log_metrics(self, metrics: Dict[str, float], step: Optional[int] = None) -> None:
+        self.rows.append((int(step or 0), dict(metrics)))
+
+
+def fit(
+    points: Sequence[Built],
+    fused: bool,
+    iters: int,
+    batch_size: int,
+    n_critic: int,
+    precision: str = "64-true",
+    callbacks: Sequence[pl.Callback] = (),
+    decay: str = "none",
+) -> Tuple[List[GANModule], List[Capture]]:
+    """Train `points` as one group (fused) or one after another; (modules, each point's captured curves)."""
+    runs = [list(points)] if fused else [[point] for point in points]
+    modules, captures = [], []
+    for run in runs:
+        loss = run[0][1]
+        module = GANModule([point for _, _, point in run], loss, scheduler=scheduler_factory(decay, iters), log_every=1)
+        data = FusedData([dm for dm, _, _ in run]) if fused else run[0][0]
+        data.configure_batches(batch_size, n_critic + loss.extra_real_batches, iters)
+        logs = [Capture() for _ in run]
+        if fused:
+            module.point_loggers = [[log] for log in logs]
+        trainer = pl.Trainer(
+            max_epochs=1,
+            logger=False if fused else logs,
+            callbacks=list(callbacks),
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            log_every_n_steps=1,
+            accelerator="cpu",
+            devices=1,
+            precision=precision,  # type: ignore[arg-type]
+        )
+        trainer.fit(module, datamodule=data)
+        modules.append(module)
+        captures.extend(logs)
+    return modules, captures
+
+
+def point_state(point: GANPoint) -> Dict[str, Tensor]:
+    """Every tensor of the point's networks (spectral norm's vectors and batch-norm statistics included)."""
+    state = {f"generator.{k}": v for k, v in point.networks.generator.state_dict().items()}
+    state.update({f"critic.{k}": v for k, v in point.networks.critic.state_dict().items()})
+    return state
+
+
+def assert_same_training(
+    alone: Sequence[GANPoint],
+    fused: Sequence[GANPoint],
+    alone_curves: Sequence[Capture],
+    fused_curves: Sequence[Capture],
+    atol: float,
+    rtol: float = 0.0,
+) -> None:
+    for k, (a, f) in enumerate(zip(alone, fused, strict=True)):
+        sa, sf = point_state(a), point_state(f)
+        assert sa.keys() == sf.keys()
+        for key in sa:
+            torch.testing.assert_close(
+                sf[key], sa[key], atol=atol, rtol=rtol, msg=lambda m, k=k, key=key: f"point {k} {key}: {m}"
+            )
+        rows_a, rows_f = alone_curves[k].rows, fused_curves[k].rows
+        assert [step for step, _ in rows_f] == [step for step, _ in rows_a] and rows_a
+        for (step, ma), (_, mf) in zip(rows_a, rows_f, strict=True):
+            assert ma.keys() == mf.keys()
+            for name in ma:
+                assert mf[name] == pytest.approx(ma[name], abs=atol, rel=rtol), f"point {k} {name} at {step}"
+
+
+def built(overrides: Sequence[str]) -> Built:
+    return build_point(compose_config(list(overrides)))
+
+
+def compare(make: Callable[[], List[Built]], atol: float, precision: str = "64-true", **train: Any) -> None:
+    alone, alone_curves = fit(make(), fused=False, precision=precision, **train)
+    fused, fused_curves = fit(make(), fused=True, precision=precision, **train)
+    alone_points = [point for module in alone for point in module.point_specs]
+    assert len(fused) == 1 and fused[0].fused
+    assert_same_training(alone_points, fused[0].point_specs, alone_curves, fused_curves, atol=atol)
+
+
+TOY = ["arch.hidden=32", "train.n_critic=5"]
+WGAN_GP_GRID = [("1e-4", "0.1", 0), ("1e-4", "10", 1), ("5e-4", "0.1", 1), ("5e-4", "10", 0)]  # lr, lambda, seed
+
+
+def test_toy_wgan_gp_over_lr_gp_weight_and_seed_equals_each_point_alone():
+    """K = 4, 50 generator iterations, n_critic 5: every parameter and logged loss within 1e-8 in float64."""
+
+    def make() -> List[Built]:
+        return [built([*TOY, f"optim.lr={lr}", f"constraint.gp.weight={w}", f"seed={s}"]) for lr, w, s in WGAN_GP_GRID]
+
+    compare(make, atol=1e-8, iters=50, batch_size=64, n_critic=5)
+
+
+def test_wgan_with_per_point_clip_betas_ema_and_linear_decay_equals_each_point_alone():
+    grid = [("0.01", "[0.5,0.9]", "0.99", 0), ("0.05", "[0.0,0.9]", "0.9", 1), ("0.02", "[0.5,0.999]", "0.999", 2)]
+
+    def make() -> List[Built]:
+        return [
+            built(
+                [
+                    *TOY,
+                    "constraint=clip",
+                    f"constraint.clip.clip={c}",
+                    f"optim.betas={b}",
+                    f"train.ema={e}",
+                    f"seed={s}",
+                ]
+            )
+            for c, b, e, s in grid
+        ]
+
+    alone, alone_curves = fit(make(), fused=False, iters=20, batch_size=32, n_critic=3, decay="linear")
+    fused, fused_curves = fit(make(), fused=True, iters=20, batch_size=32, n_critic=3, decay="linear")
+    alone_points = [point for module in alone for point in module.point_specs]
+    assert_same_training(alone_points, fused[0].point_specs, alone_curves, fused_curves, atol=1e-8)
+    whole = fused[0].sample(100, batch_size=50)  # every point's, [K, 100, 2], in two chunks
+    for module, k in zip(alone, range(3), strict=True):  # each point's EMA generator, and samples drawn from it
+        ema_alone = module.ema_generator.module.state_dict()  # type: ignore[union-attr]
+        ema_fused = fused[0].ema_generator[k].module.state_dict()  # type: ignore[index]
+        for key in ema_alone:
+            torch.testing.assert_close(ema_fused[key], ema_alone[key], atol=1e-8, rtol=0)
+        samples = module.sample(100, batch_size=50)
+        assert not torch.allclose(samples[:50], samples[50:])  # each chunk its own noise
+        torch.testing.assert_close(whole[k], samples, atol=1e-8, rtol=0)
+        torch.testing.assert_close(fused[0].sample(100, batch_size=50, point=k), samples, atol=1e-8, rtol=0)
+    again = alone[0].sample(100, batch_size=50)  # an evaluation's next call at the same iteration goes on
+    assert not torch.allclose(again, alone[0].sample(100, batch_size=50))
+    clipped = [max(p.abs().max().item() for p in point.networks.critic.parameters()) for point in fused[0].point_specs]
+    assert clipped == pytest.approx([0.01, 0.05, 0.02])  # each point clipped to its own c
+
+
+def dcgan_point(seed: int, lr: float) -> Built:
+    torch.manual_seed(seed)
+    networks = build_dcgan((3, 32, 32), z_dim=16, dim=4)
+    adam = partial(torch.optim.Adam, lr=lr, betas=(0.5, 0.999))
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    data = InMemory(images, dequantize=True)  # its uniform noise from each point's own stream
+    data.seed = seed  # each point its own order of the same images
+    return data, NSGANLoss(), GANPoint(networks, [SpectralNorm()], (adam, adam), seed=seed)
+
+
+def test_dcgan_with_spectral_norm_equals_each_point_alone():
+    """Each point's power iteration runs on its own weights: the u vectors match too."""
+
+    def make() -> List[Built]:
+        return [dcgan_point(0, 2e-4), dcgan_point(1, 2e-4), dcgan_point(0, 1e-3)]
+
+    compare(make, atol=1e-8, iters=4, batch_size=8, n_critic=2)
+
+
+@pytest.mark.parametrize("loss", ["bures", "alt_bures"])
+def test_bures_with_per_point_covariances_equals_each_point_alone(loss):
+    small = ["arch.hidden=16", "arch.z_dim=8", "dataset.n_points=512"]
+
+    def make() -> List[Built]:
+        return [
+            built(["experiment=bures_synthetic", f"loss={loss}", *small, f"optim.lr={lr}", f"seed={s}"])
+            for lr, s in [("1e-3", 0), ("1e-3", 1), ("3e-4", 2)]
+        ]
+
+    compare(make, atol=1e-8, iters=10, batch_size=32, n_critic=1)
+
+
+def test_float32_fused_points_stay_within_a_stated_tolerance():
+    """float32: batched and single matmuls round differently; after 5 generator iterations every parameter and loss
+    is within 1e-5 of the point trained alone."""
+
+    def make() -> List[Built]:
+        return [built([*TOY, f"optim.lr={lr}", f"constraint.gp.weight={w}", f"seed={s}"]) for lr, w, s in WGAN_GP_GRID]
+
+    compare(make, atol=1e-5, precision="32-true", iters=5, batch_size=64, n_critic=5)
+
+
+class Poison(pl.Callback):
+    """Before generator iteration `at`, point `point`'s critic weights become NaN; its state after that iteration
+    (where the divergence is read, log_every 1) is kept in `after`."""
+
+    def __init__(self, at: int, point: int) -> None:
+        self.at, self.point = at, point
+        self.after: Dict[str, Tensor] = {}
+
+    def on_train_batch_start(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
+        if module.g_iters + 1 == self.at:
+            with torch.no_grad():
+                next(module.point_specs[self.point].networks.critic.parameters()).fill_(float("nan"))
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
+        if module.g_iters == self.at:
+            self.after = {k: v.clone() for k, v in point_state(module.point_specs[self.point]).items()}
+
+
+def test_a_point_that_diverges_inside_a_group_is_frozen_and_the_others_go_on_untouched():
+    def make() -> List[Built]:
+        return [built([*TOY, f"optim.lr={lr}", f"constraint.gp.weight={w}", f"seed={s}"]) for lr, w, s in WGAN_GP_GRID]
+
+    train = dict(iters=20, batch_size=32, n_critic=2)
+    clean, clean_curves = fit(make(), fused=True, **train)
+    poison = Poison(at=10, point=2)
+    poisoned, poisoned_curves = fit(make(), fused=True, callbacks=[poison], **train)
+    module = poisoned[0]
+    assert module.diverged == [None, None, 10, None] and module.g_iters == 20
+    for k in (0, 1, 3):
+        a, b = point_state(clean[0].point_specs[k]), point_state(module.point_specs[k])
+        assert all(torch.equal(a[key], b[key]) for key in a), f"point {k} changed"
+        assert poisoned_curves[k].rows == clean_curves[k].rows
+    assert [step for step, _ in poisoned_curves[2].rows] == list(range(1, 11))  # its last row: where it diverged
+    frozen = point_state(module.point_specs[2])
+    for key, value in poison.after.items():  # frozen from the iteration its divergence was read on
+        torch.testing.assert_close(frozen[key], value, atol=0, rtol=0, equal_nan=True)
