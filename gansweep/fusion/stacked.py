@@ -36,14 +36,9 @@ def plain_twin(module: nn.Module) -> nn.Module:
     return twin.to("meta")
 
 
-def effective_tensors(module: nn.Module, names: Sequence[str]) -> List[Tensor]:
-    """The tensors the module's forward uses under each twin name: a parametrized weight is computed (spectral norm:
-    its power iteration runs), parameters and buffers are the module's own."""
-    return [getattr(owner, attr) for owner, attr in owners(module, names)]
-
-
 def owners(module: nn.Module, names: Sequence[str]) -> List[Tuple[nn.Module, str]]:
-    """(submodule, attribute) of each dotted name: looked up once, read at every call."""
+    """(submodule, attribute) of each dotted name: looked up once, read at every call (a parametrized weight is
+    computed on reading: spectral norm's power iteration runs; parameters and buffers are the module's own)."""
     pairs = []
     for name in names:
         owner_name, _, attr = name.rpartition(".")
