@@ -59,13 +59,16 @@ def fit(
     precision: str = "64-true",
     callbacks: Sequence[pl.Callback] = (),
     decay: str = "none",
+    update: str = "alternating",
 ) -> Tuple[List[GANModule], List[Capture]]:
     """Train `points` as one group (fused) or one after another; (modules, each point's captured curves)."""
     runs = [list(points)] if fused else [[point] for point in points]
     modules, captures = [], []
     for run in runs:
         loss = run[0][1]
-        module = GANModule([point for _, _, point in run], loss, scheduler=scheduler_factory(decay, iters), log_every=1)
+        module = GANModule(
+            [point for _, _, point in run], loss, scheduler=scheduler_factory(decay, iters), log_every=1, update=update
+        )
         data = FusedData([dm for dm, _, _ in run]) if fused else run[0][0]
         data.configure_batches(batch_size, n_critic + loss.extra_real_batches, iters)
         logs = [Capture() for _ in run]
@@ -202,8 +205,10 @@ def test_dcgan_with_spectral_norm_equals_each_point_alone():
     compare(make, atol=1e-8, iters=4, batch_size=8, n_critic=2)
 
 
-@pytest.mark.parametrize("loss", ["bures", "alt_bures"])
-def test_bures_with_per_point_covariances_equals_each_point_alone(loss):
+@pytest.mark.parametrize(
+    "loss, update", [("bures", "simultaneous"), ("alt_bures", "simultaneous"), ("bures", "alternating")]
+)
+def test_bures_with_per_point_covariances_equals_each_point_alone(loss, update):
     small = ["arch.hidden=16", "arch.z_dim=8", "dataset.n_points=512"]
 
     def make() -> List[Built]:
@@ -212,7 +217,7 @@ def test_bures_with_per_point_covariances_equals_each_point_alone(loss):
             for lr, s in [("1e-3", 0), ("1e-3", 1), ("3e-4", 2)]
         ]
 
-    compare(make, atol=1e-8, iters=10, batch_size=32, n_critic=1)
+    compare(make, atol=1e-8, iters=10, batch_size=32, n_critic=1, update=update)
 
 
 def test_float32_fused_points_stay_within_a_stated_tolerance():
