@@ -18,7 +18,7 @@ def add_run_facts(sweep_dir: Path) -> None:
     for job in ("0", "1"):
         (sweep_dir / job / "config.yaml").write_text("train:\n  iters: 1500\n  n_critic: 5\n  batch_size: 256\n")
     multirun = sweep_dir / "multirun.yaml"
-    multirun.write_text(multirun.read_text() + "    hydra: ['hydra.launcher.fuse=3']\n")
+    multirun.write_text(multirun.read_text() + "    hydra: ['hydra.launcher.fuse=3', 'hydra.mode=MULTIRUN']\n")
     jobs = [{"job": 0, "start": 1000.0, "end": 1060.0}, {"job": 1, "start": 1030.0, "end": 1090.0}]
     (sweep_dir / "jobs.jsonl").write_text("".join(json.dumps(job) + "\n" for job in jobs))
 

@@ -30,6 +30,7 @@ def sweep_command(sweep_dir: Path) -> str:
     saved = OmegaConf.load(Path(sweep_dir) / MULTIRUN_FILE)
     keys = ("hydra.overrides.task", "hydra.overrides.hydra")
     overrides = [o for key in keys for o in OmegaConf.select(saved, key, default=None) or []]
+    overrides = [o for o in overrides if not str(o).startswith("hydra.mode=")]  # what -m says
     return "gansweep -m " + " ".join(shlex.quote(str(o)) for o in overrides)
 
 
