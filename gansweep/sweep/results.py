@@ -98,7 +98,9 @@ def write_results(out: Path, sweep_dirs: Sequence[Path], preface: Optional[Path]
     lines = ["# Results", ""]
     if preface is not None:
         lines += [Path(preface).read_text().rstrip(), ""]
-    lines += [f"Written by `gansweep-report --results {out} ...` from the sweep folders below.", ""]
+    given = ["--results", str(out), *(["--preface", str(preface)] if preface is not None else [])]
+    command = " ".join(shlex.quote(arg) for arg in [*given, *map(str, sweep_dirs)])
+    lines += [f"Written by `gansweep-report {command}` from these sweep folders.", ""]
     for sweep_dir in sweep_dirs:
         lines += sweep_section(Path(sweep_dir))
     text = "\n".join(lines)
