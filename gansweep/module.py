@@ -69,7 +69,8 @@ class GANModule(pl.LightningModule):
     ) -> None:
         """scheduler: one per optimizer (each point's group decays alike), or None; update: "alternating" (n_critic
         critic steps, then a generator step against the updated critic) or "simultaneous" (the last critic step and
-        the generator step from the gradients of one forward pass: Bures GAN's train_step when n_critic is 1)."""
+        the generator step from the gradients of one forward pass: Bures GAN's train_step when n_critic is 1; the
+        critic then scores the generator's batch, generator_batch_size fakes, and penalties take the first pairs)."""
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"train.update={update!r} is not an option; choose one of {', '.join(UPDATES)}")

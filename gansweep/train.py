@@ -53,11 +53,18 @@ def module_options(cfg: DictConfig) -> Dict[str, Any]:
     """The GANModule keywords a point's config sets (a fused group takes its lead point's: they are equal)."""
     from gansweep.optim import scheduler_factory
 
+    update, precision = update_scheme(cfg.train), str(cfg.trainer.precision)
+    if update == "simultaneous" and precision in ("16", "16-mixed"):
+        raise ValueError(
+            f"train.update=simultaneous with trainer.precision={precision}: the two steps of one pass would share one "
+            "float16 loss scale that the first step may change; use trainer.precision=bf16-mixed or 32-true, or "
+            "train.update=alternating"
+        )
     return {
         "scheduler": scheduler_factory(cfg.optim.decay, cfg.train.iters),
         "generator_batch_size": cfg.train.generator_batch_size,
         "log_every": cfg.train.log_every,
-        "update": update_scheme(cfg.train),
+        "update": update,
     }
 
 

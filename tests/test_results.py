@@ -19,7 +19,8 @@ def add_run_facts(sweep_dir: Path) -> None:
         (sweep_dir / job / "config.yaml").write_text("train:\n  iters: 1500\n  n_critic: 5\n  batch_size: 256\n")
     multirun = sweep_dir / "multirun.yaml"
     multirun.write_text(multirun.read_text() + "    hydra: ['hydra.launcher.fuse=3', 'hydra.mode=MULTIRUN']\n")
-    jobs = [{"job": 0, "start": 1000.0, "end": 1060.0}, {"job": 1, "start": 1030.0, "end": 1090.0}]
+    jobs = [{"job": 0, "start": 1000.0, "end": 1060.0}, {"job": 1, "start": 1030.0, "end": 1090.0}]  # overlapping
+    jobs.append({"job": 2, "start": 5000.0, "end": 5030.0})  # resumed later: the idle gap does not count
     (sweep_dir / "jobs.jsonl").write_text("".join(json.dumps(job) + "\n" for job in jobs))
 
 
@@ -33,7 +34,7 @@ def test_results_document(sweep: Path, tmp_path: Path) -> None:  # noqa: F811
     assert "gansweep -m seed=0,1,2 hydra.launcher.fuse=3" in text
     assert sweep_command(sweep) == "gansweep -m seed=0,1,2 hydra.launcher.fuse=3"
     assert "Budget: train.iters=1500, train.n_critic=5, train.batch_size=256." in text
-    assert "Wall time: 1.5 min for 12 points." in text
+    assert "Wall time (some job running): 2.0 min for 12 points." in text  # 90 s + 30 s
     rows = {line.split("|")[1].strip() + " " + line.split("|")[2].strip(): line for line in text.splitlines()
             if line.startswith("| 0.000")}  # fmt: skip
     # (1e-4, 1): FID 30, 20, 25 -> 25 +- 5; modes 8, 6, 7 -> 7 +- 1; energy 0.3, 0.2, 0.25 -> 0.25 +- 0.05
@@ -54,6 +55,7 @@ def test_results_cli(sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     for argv, expected in [
         ([str(not_a_sweep), "--results", str(out)], "has no multirun.yaml"),
         ([str(sweep), "--preface", str(out)], "--preface goes with --results"),
+        ([str(sweep), "--results", str(out), "--metric", "kl"], "--metric and --axes shape one sweep's report"),
         ([str(sweep), "--results", str(out), "--preface", str(tmp_path / "missing.md")], "missing.md"),
     ]:
         assert main(argv) == 1

@@ -94,6 +94,18 @@ def test_simultaneous_with_more_critic_steps_shares_the_last_one():
     assert module.generator.b.item() == pytest.approx(B0 + LR * w1)
 
 
+def test_simultaneous_refuses_float16_loss_scaling():
+    """One pass, two steps: the critic's step may change the float16 loss scale before the generator's is unscaled."""
+    from gansweep.train import module_options
+    from tests.conftest import compose_config
+
+    with pytest.raises(ValueError, match="use trainer.precision=bf16-mixed or 32-true, or train.update=alternating"):
+        module_options(compose_config(["experiment=bures", "trainer.precision=16-mixed"]))
+    assert (
+        module_options(compose_config(["experiment=bures", "trainer.precision=bf16-mixed"]))["update"] == "simultaneous"
+    )
+
+
 def test_an_unknown_update_says_what_to_choose():
     sgd = partial(torch.optim.SGD, lr=LR)
     with pytest.raises(ValueError, match="train.update='both' is not an option; choose one of alternating, simult"):

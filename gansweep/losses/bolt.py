@@ -20,7 +20,8 @@ BOUNDS: Dict[str, Callable[[Tensor], Tensor]] = {
 class BOLTLoss(GANLoss):
     """norm "l1": critic minimises E[s(x~)] - E[s(x)], generator -E[s(G(z))] (the WGAN objective on s, the paper's
     GAN loss); norm "l2": the authors' classification default, squared BOLT terms: critic E[s(x~)^2] +
-    E[(1 - s(x))^2], generator -E[s(G(z))^2] (it maximises the critic's fake term, as l1's does).
+    E[(1 - s(x))^2], generator -E[s(G(z))^2], the minimax of that loss (unlike l1's, its gradient fades where the
+    critic rejects the fakes, s ~ 0; unconfirmed for the GAN, an option to compare).
 
     bound: how f is mapped into a bounded range; penalty_on: "logit" (penalise f) or "bounded" (penalise s).
     """

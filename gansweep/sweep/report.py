@@ -234,6 +234,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.preface is not None and args.results is None:
         print("gansweep-report: --preface goes with --results FILE", file=sys.stderr)
         return 1
+    if args.results is not None and (args.metric or args.axes):
+        print("gansweep-report: --metric and --axes shape one sweep's report; --results lists every metric",
+              file=sys.stderr)  # fmt: skip
+        return 1
     try:
         if args.results is not None:
             from gansweep.sweep.results import write_results

@@ -47,14 +47,18 @@ def budget(sweep_dir: Path, points: Sequence[Point]) -> str:
 
 
 def wall_time(sweep_dir: Path) -> Optional[float]:
-    """Seconds from the first job's start to the last job's end (jobs.jsonl), None without a finished job."""
+    """Seconds during which some job of the sweep ran (the union of jobs.jsonl's start-end spans: parallel jobs count
+    once, the gap before a resume not at all); None without a finished job."""
     path = Path(sweep_dir) / JOBS_FILE
     if not path.is_file():
         return None
     jobs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    ends = [job["end"] for job in jobs if job.get("end") is not None]
-    starts = [job["start"] for job in jobs if job.get("start") is not None]
-    return max(ends) - min(starts) if ends and starts else None
+    spans = sorted((job["start"], job["end"]) for job in jobs if job.get("start") is not None and job.get("end"))
+    total, covered_to = 0.0, float("-inf")
+    for start, end in spans:
+        total += max(0.0, end - max(start, covered_to))
+        covered_to = max(covered_to, end)
+    return total if spans else None
 
 
 def mean_std(values: Sequence[float]) -> str:
@@ -85,7 +89,7 @@ def sweep_section(sweep_dir: Path) -> List[str]:
     lines = [f"## {data.sweep_dir.name}", "", "```", sweep_command(sweep_dir), "```", ""]
     lines.append(f"Budget: {budget(sweep_dir, data.points)}. Final metrics (metrics.json) of the ok points, {seeds}.")
     if seconds is not None:
-        lines.append(f"Wall time: {seconds / 60:.1f} min for {len(data.points)} points.")
+        lines.append(f"Wall time (some job running): {seconds / 60:.1f} min for {len(data.points)} points.")
     return lines + ["", cell_table(data), ""]
 
 
