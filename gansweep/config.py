@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional
 
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 class FailedPolicy(str, Enum):
@@ -20,6 +20,13 @@ class FailedPolicy(str, Enum):
 class LRDecay(str, Enum):
     none = "none"
     linear = "linear"  # to 0 over train.iters generator iterations (WGAN-GP ResNet, LGAN)
+
+
+class UpdateScheme(str, Enum):
+    """How a generator iteration's critic and generator updates are ordered."""
+
+    alternating = "alternating"  # n_critic critic steps, then a generator step against the updated critic
+    simultaneous = "simultaneous"  # the last critic step and the generator step from one forward pass (Bures GAN)
 
 
 @dataclass
@@ -39,6 +46,7 @@ class TrainConfig:
     n_critic: int = 5  # critic steps per generator iteration, each on a fresh real batch and fresh z
     batch_size: int = 256  # real (critic) batch
     generator_batch_size: Optional[int] = None  # defaults to batch_size (LGAN uses 2x)
+    update: UpdateScheme = UpdateScheme.alternating  # alternating | simultaneous (Bures GAN's, with n_critic 1)
     ema: Optional[float] = None  # generator EMA decay; evaluation uses the EMA weights when set
     log_every: int = 50  # in generator iterations; also how often the divergence flag is read
     sample_every: Optional[int] = 1000  # sample figures every N generator iterations (conf/callbacks/samples)
@@ -76,11 +84,31 @@ class GansweepConfig:
     metrics: Any = field(default_factory=dict)  # one evaluation callback node, or empty (conf/metrics/)
 
 
+def mul(a: Any, b: Any) -> Any:
+    """`${gansweep.mul:2,${train.batch_size}}`: a product in a config (LGAN's generator batch is twice the critic's)."""
+    return a * b
+
+
+def register_resolvers() -> None:
+    """gansweep's OmegaConf resolvers; run on import, so every process that reads a gansweep config has them."""
+    if not OmegaConf.has_resolver("gansweep.mul"):
+        OmegaConf.register_new_resolver("gansweep.mul", mul)
+
+
+register_resolvers()
+
+
 def register_schema() -> None:
     """Make the schema available to conf/config.yaml's defaults list as `gansweep_schema`."""
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name="gansweep_schema", node=GansweepConfig)
+
+
+def update_scheme(train: Any) -> str:
+    """train.update as a string; read by key, as `train.update` is DictConfig's own update method."""
+    value = train.get("update", UpdateScheme.alternating)
+    return str(getattr(value, "value", value))
 
 
 def check_train(train: Any) -> None:

@@ -18,6 +18,7 @@ from gansweep.models.base import GANNetworks
 from gansweep.noise import EVALUATION, PointNoise
 from gansweep.optim import OptimizerFactory, SchedulerFactory, one_optimizer
 
+UPDATES = ("alternating", "simultaneous")
 FORCED_FOREACH = "gansweep_foreach"  # a param-group key: `foreach` was set by a fused group, not by the user
 
 
@@ -64,9 +65,16 @@ class GANModule(pl.LightningModule):
         scheduler: Optional[SchedulerFactory] = None,
         generator_batch_size: Optional[int] = None,
         log_every: int = 50,
+        update: str = "alternating",
     ) -> None:
-        """scheduler: one per optimizer (each point's group decays alike), or None."""
+        """scheduler: one per optimizer (each point's group decays alike), or None; update: "alternating" (n_critic
+        critic steps, then a generator step against the updated critic) or "simultaneous" (the last critic step and
+        the generator step from the gradients of one forward pass: Bures GAN's train_step when n_critic is 1; the
+        critic then scores the generator's batch, generator_batch_size fakes, and penalties take the first pairs)."""
         super().__init__()
+        if update not in UPDATES:
+            raise ValueError(f"train.update={update!r} is not an option; choose one of {', '.join(UPDATES)}")
+        self.update = update
         self.automatic_optimization = False
         points = [points] if isinstance(points, GANPoint) else list(points)
         if not points:
@@ -145,42 +153,79 @@ class GANModule(pl.LightningModule):
         dtype: torch.dtype = self.dtype  # type: ignore[assignment]
         return noise.randn(shape, dtype)
 
-    def _critic_step(self, opt_d: Any, real: Tensor) -> Dict[str, Tensor]:
-        batch_dims = self.batch_dims
-        n = real.shape[batch_dims - 1]
-        z = self._z(n)
-        with torch.no_grad():
-            fake = self.generator(z)
+    def _score(self, real: Tensor, fake: Tensor, features: bool = False) -> Tuple[CriticOutput, CriticOutput]:
+        """The critic's outputs on a real and a fake batch: one pass for both, or two when batch norm would mix their
+        statistics; with `features`, its last hidden features too."""
         if self.critic_has_batch_norm:
-            real_scores, fake_scores = self.critic(real), self.critic(fake)
-        else:  # one pass for both
-            scores = self.critic(torch.cat([real, fake], dim=batch_dims - 1))
-            real_scores, fake_scores = scores[..., :n], scores[..., n:]
-        d_loss = self.loss.critic_loss(CriticOutput(real_scores), CriticOutput(fake_scores))
-        penalty = torch.zeros_like(d_loss)
+            return self._critic_output(real, features), self._critic_output(fake, features)
+        n = real.shape[self.batch_dims - 1]
+        both = self._critic_output(torch.cat([real, fake], dim=self.batch_dims - 1), features)
+        if both.features is None:
+            return CriticOutput(both.score[..., :n]), CriticOutput(both.score[..., n:])
+        return (
+            CriticOutput(both.score[..., :n], both.features[..., :n, :]),
+            CriticOutput(both.score[..., n:], both.features[..., n:, :]),
+        )
+
+    def _critic_output(self, x: Tensor, features: bool) -> CriticOutput:
+        return CriticOutput(*self.critic(x, return_features=True)) if features else CriticOutput(self.critic(x))
+
+    def _penalty(self, real: Tensor, fake: Tensor, like: Tensor) -> Tensor:
+        """The constraints' penalties on (real, detached fake) pairs, [*points] like `like` (zeros when none)."""
+        n = min(real.shape[self.batch_dims - 1], fake.shape[self.batch_dims - 1])  # simultaneous: G's batch may differ
+        real, fake = real.narrow(self.batch_dims - 1, 0, n), fake.detach().narrow(self.batch_dims - 1, 0, n)
+        penalty = torch.zeros_like(like)
         for constraint in self.constraints:
             term = constraint.penalty(
-                self.critic, real, fake, self.loss.penalty_transform, batch_dims, noise=self.noise
+                self.critic, real, fake, self.loss.penalty_transform, self.batch_dims, noise=self.noise
             )
             if term is not None:
                 penalty = penalty + term
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward((d_loss + penalty).sum())
+        return penalty
+
+    def _after_critic_step(self, opt_d: Any) -> None:
         self._drop_frozen(self.critic)
         opt_d.step()
         for constraint in self.constraints:
             constraint.after_critic_step(self.critic)
+
+    def _critic_step(self, opt_d: Any, real: Tensor) -> Dict[str, Tensor]:
+        z = self._z(real.shape[self.batch_dims - 1])
+        with torch.no_grad():
+            fake = self.generator(z)
+        real_out, fake_out = self._score(real, fake)
+        d_loss = self.loss.critic_loss(real_out, fake_out)
+        penalty = self._penalty(real, fake, d_loss)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward((d_loss + penalty).sum())
+        self._after_critic_step(opt_d)
         return {"critic": d_loss.detach(), "penalty": penalty.detach()}
+
+    def _simultaneous_step(self, opt_g: Any, opt_d: Any, real: Tensor) -> Dict[str, Tensor]:
+        """One forward pass, then the critic's gradients from its loss and the generator's from its own, both at the
+        same weights, and both steps (Bures GAN's train_step)."""
+        fake = self.generator(self._z(self.generator_batch_size or real.shape[self.batch_dims - 1]))
+        real_out, fake_out = self._score(real, fake, features=self.loss.needs_features)
+        d_loss = self.loss.critic_loss(CriticOutput(real_out.score), CriticOutput(fake_out.score))
+        penalty = self._penalty(real, fake, d_loss)
+        g_loss = self.loss.generator_loss(fake_out, _detached(real_out))
+        opt_d.zero_grad(set_to_none=True)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss.sum(), inputs=list(self.generator.parameters()), retain_graph=True)
+        self.manual_backward((d_loss + penalty).sum(), inputs=list(self.critic.parameters()))
+        self._after_critic_step(opt_d)
+        self._after_generator_step(opt_g)
+        return {"critic": d_loss.detach(), "penalty": penalty.detach(), "generator": g_loss.detach()}
 
     def _generator_step(self, opt_g: Any, real: Tensor, alternating: bool = False) -> Tensor:
         """One step on the GAN generator loss, or (alternating) on the loss's extra objective (Alt-Bures)."""
         fake = self.generator(self._z(self.generator_batch_size or real.shape[self.batch_dims - 1]))
         if alternating or self.loss.needs_features:
-            fake_out = CriticOutput(*self.critic(fake, return_features=True))
+            fake_out = self._critic_output(fake, features=True)
             with torch.no_grad():
-                real_out: Optional[CriticOutput] = CriticOutput(*self.critic(real, return_features=True))
+                real_out: Optional[CriticOutput] = self._critic_output(real, features=True)
         else:
-            fake_out, real_out = CriticOutput(self.critic(fake)), None
+            fake_out, real_out = self._critic_output(fake, features=False), None
         if alternating:
             assert real_out is not None
             g_loss = self.loss.alternating_generator_loss(fake_out, real_out)
@@ -190,13 +235,16 @@ class GANModule(pl.LightningModule):
             g_loss = self.loss.generator_loss(fake_out, real_out)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss.sum())
+        self._after_generator_step(opt_g)
+        return g_loss.detach()
+
+    def _after_generator_step(self, opt_g: Any) -> None:
         self._drop_frozen(self.generator)
         opt_g.step()
         for k, average in enumerate(self._averages):  # none without train.ema
             spec = self.point_specs[k]
             if self.diverged[k] is None and not self.failed[k]:
                 average.update_parameters(spec.networks.generator)
-        return g_loss.detach()
 
     def _drop_frozen(self, network: nn.Module) -> None:
         """A diverged point of a group is frozen: its gradients are dropped, so the optimizer skips its parameters."""
@@ -216,11 +264,15 @@ class GANModule(pl.LightningModule):
             self.critic.requires_grad_(False)
             logs["alternating"] = self._generator_step(opt_g, reals.pop(0), alternating=True)
             self.critic.requires_grad_(True)
-        for real in reals:
+        simultaneous = self.update == "simultaneous"
+        for real in reals[:-1] if simultaneous else reals:
             logs.update(self._critic_step(opt_d, real))
-        self.critic.requires_grad_(False)  # the generator step backpropagates through the critic, not into it
-        logs["generator"] = self._generator_step(opt_g, reals[-1])
-        self.critic.requires_grad_(True)
+        if simultaneous:  # the last critic step and the generator step share one forward pass
+            logs.update(self._simultaneous_step(opt_g, opt_d, reals[-1]))
+        else:
+            self.critic.requires_grad_(False)  # the generator step backpropagates through the critic, not into it
+            logs["generator"] = self._generator_step(opt_g, reals[-1])
+            self.critic.requires_grad_(True)
         for scheduler in self._schedulers():
             scheduler.step()
         self.g_iters += 1
@@ -241,7 +293,8 @@ class GANModule(pl.LightningModule):
         extra = self.loss.extra_real_batches
         critic_steps = batch.shape[0] - extra
         generator_n = self.generator_batch_size or n
-        normal = (critic_steps * n + (1 + extra) * generator_n) * self.z_dim
+        critic_z = (critic_steps - (self.update == "simultaneous")) * n  # simultaneous: the last scores G's own z
+        normal = (critic_z + (1 + extra) * generator_n) * self.z_dim
         dtype: torch.dtype = self.dtype  # type: ignore[assignment]
         self.noise.begin(self.g_iters, self.device, dtype, normal=normal, uniform=critic_steps * n)
 
@@ -349,6 +402,10 @@ def _ema(
     if len(averages) == 1:
         return averages[0], averages, (averages[0].module,)
     return nn.ModuleList(averages), averages, (StackedNetwork([average.module for average in averages]),)
+
+
+def _detached(out: CriticOutput) -> CriticOutput:
+    return CriticOutput(out.score.detach(), None if out.features is None else out.features.detach())
 
 
 def _grad_norm(network: nn.Module) -> Optional[float]:

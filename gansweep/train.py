@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
-from gansweep.config import check_train
+from gansweep.config import check_train, update_scheme
 from gansweep.instantiate import instantiate_entries, instantiate_plain
 from gansweep.signals import StopSignals
 from gansweep.sweep.records import new_record, write_record
@@ -49,6 +49,25 @@ def build_point(cfg: DictConfig) -> Tuple[Any, Any, Any]:
     return datamodule, loss, point
 
 
+def module_options(cfg: DictConfig) -> Dict[str, Any]:
+    """The GANModule keywords a point's config sets (a fused group takes its lead point's: they are equal)."""
+    from gansweep.optim import scheduler_factory
+
+    update, precision = update_scheme(cfg.train), str(cfg.trainer.precision)
+    if update == "simultaneous" and precision in ("16", "16-mixed"):
+        raise ValueError(
+            f"train.update=simultaneous with trainer.precision={precision}: the two steps of one pass would share one "
+            "float16 loss scale that the first step may change; use trainer.precision=bf16-mixed or 32-true, or "
+            "train.update=alternating"
+        )
+    return {
+        "scheduler": scheduler_factory(cfg.optim.decay, cfg.train.iters),
+        "generator_batch_size": cfg.train.generator_batch_size,
+        "log_every": cfg.train.log_every,
+        "update": update,
+    }
+
+
 def fit(
     cfg: DictConfig,
     out_dir: Path,
@@ -69,17 +88,10 @@ def fit(
     from gansweep.callbacks.restore import RestoreTraining
     from gansweep.callbacks.stop import Interrupted, StopOnSignal
     from gansweep.module import GANModule
-    from gansweep.optim import scheduler_factory
 
     _quiet_lightning()
     datamodule, loss, point = build_point(cfg)
-    module = GANModule(
-        point,
-        loss,
-        scheduler=scheduler_factory(cfg.optim.decay, cfg.train.iters),
-        generator_batch_size=cfg.train.generator_batch_size,
-        log_every=cfg.train.log_every,
-    )
+    module = GANModule(point, loss, **module_options(cfg))
     start = checkpoint[STATE_KEY]["g_iters"] if checkpoint is not None else 0
     per_step = cfg.train.n_critic + loss.extra_real_batches
     datamodule.configure_batches(cfg.train.batch_size, per_step, cfg.train.iters - start, start=start)

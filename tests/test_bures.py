@@ -7,7 +7,7 @@ import torch
 
 from gansweep.losses.base import CriticOutput
 from gansweep.losses.bures import AltBuresLoss, BuresLoss
-from gansweep.losses.bures_distance import bures_distance_sq, sqrtm_newton_schulz
+from gansweep.losses.bures_distance import EPS, bures_distance_sq, normalise_features, sqrtm_newton_schulz
 
 
 def normalise(phi: np.ndarray) -> np.ndarray:
@@ -22,10 +22,12 @@ def scipy_bures_feature(phi_f, phi_r, eps):
     return np.trace(c_f) + np.trace(c_r) - 2 * np.trace(scipy.linalg.sqrtm(c_f @ c_r)).real
 
 
-def scipy_bures_kernel(phi_f, phi_r):
+def scipy_bures_kernel(phi_f, phi_r, eps):
+    """The authors' kernel form: eps I added to K_ff, K_rr and the cross matrix K_fr."""
     f, r = normalise(phi_f), normalise(phi_r)
-    k_fr = f @ r.T
-    return np.trace(f @ f.T) + np.trace(r @ r.T) - 2 * np.trace(scipy.linalg.sqrtm(k_fr @ k_fr.T)).real
+    k_ff, k_rr = f @ f.T + eps * np.eye(len(f)), r @ r.T + eps * np.eye(len(r))
+    k_fr = f @ r.T + eps * np.eye(len(f), len(r))
+    return np.trace(k_ff) + np.trace(k_rr) - 2 * np.trace(scipy.linalg.sqrtm(k_fr @ k_fr.T)).real
 
 
 @pytest.fixture
@@ -41,10 +43,36 @@ def test_feature_form_matches_scipy(rng, sqrtm, rtol):
 
 
 @pytest.mark.parametrize("sqrtm, rtol", [("eigh", 1e-6), ("newton_schulz", 2e-3)])
-def test_kernel_form_matches_scipy(rng, sqrtm, rtol):
+@pytest.mark.parametrize("eps", [EPS, 1e-2])
+def test_kernel_form_matches_scipy(rng, sqrtm, rtol, eps):
     phi_f, phi_r = rng.normal(size=(12, 40)), rng.normal(size=(12, 40))
-    got = bures_distance_sq(torch.from_numpy(phi_f), torch.from_numpy(phi_r), "kernel", sqrtm).item()
-    assert got == pytest.approx(scipy_bures_kernel(phi_f, phi_r), rel=rtol)
+    got = bures_distance_sq(torch.from_numpy(phi_f), torch.from_numpy(phi_r), "kernel", sqrtm, eps=eps).item()
+    assert got == pytest.approx(scipy_bures_kernel(phi_f, phi_r, eps), rel=rtol)
+
+
+def test_kernel_form_adds_eps_to_the_cross_matrix_too():
+    """By hand: two rows each, centred rows +-u and +-v (unit, u.v = 0.6), so K_ff = K_rr = [[1, -1], [-1, 1]] and
+    K_fr = 0.6 [[1, -1], [-1, 1]] + eps I, eigenvalues 1.2 + eps and eps: B^2 = (2 + 2 eps) * 2 - 2 (1.2 + 2 eps)."""
+    phi_f = torch.tensor([[2.0, 1.0, 1.0], [0.0, 1.0, 1.0]], dtype=torch.float64)  # centred: +-(1, 0, 0)
+    phi_r = torch.tensor([[1.6, 1.8, 1.0], [0.4, 0.2, 1.0]], dtype=torch.float64)  # centred: +-(0.6, 0.8, 0)
+    for eps, expected in [(0.1, 1.6), (0.0, 1.6)]:  # 4.4 - 2 * 1.4 = 1.6; 4 - 2 * 1.2 = 1.6
+        assert bures_distance_sq(phi_f, phi_r, "kernel", "eigh", eps=eps).item() == pytest.approx(expected)
+    # eps on the diagonals only (gansweep before) would give 4.4 - 2 * 1.2 = 2.0
+    assert bures_distance_sq(phi_f, phi_r, "kernel", "eigh", eps=0.1).item() != pytest.approx(2.0)
+    # the generator batch may differ from the real one: eps on K_fr's leading diagonal (rectangular identity)
+    three = torch.tensor([[2.0, 1.0, 1.0], [0.0, 1.0, 1.0], [1.0, 3.0, 1.0]], dtype=torch.float64)
+    got = bures_distance_sq(three, phi_r, "kernel", "eigh", eps=0.1).item()
+    assert got == pytest.approx(scipy_bures_kernel(three.numpy(), phi_r.numpy(), 0.1), rel=1e-7)
+
+
+def test_rows_are_normalised_with_tf_l2_normalize_floor():
+    """TF's l2_normalize (the authors'): x / max(||x||, 1e-6). A collapsed batch's round-off rows (norm 1e-9) stay
+    at norm 1e-3 instead of being blown up to unit rows; ordinary rows are unit."""
+    collapsed = torch.tensor([[1.0, 1.0], [1.0, 1.0 + 2e-9]], dtype=torch.float64)  # centred: (0, -+1e-9)
+    rows = normalise_features(collapsed)
+    torch.testing.assert_close(rows, torch.tensor([[0.0, -1e-3], [0.0, 1e-3]], dtype=torch.float64), atol=1e-9, rtol=0)
+    ordinary = normalise_features(torch.tensor([[3.0, 4.0], [-3.0, -4.0]], dtype=torch.float64))
+    torch.testing.assert_close(ordinary, torch.tensor([[0.6, 0.8], [-0.6, -0.8]], dtype=torch.float64))
 
 
 def test_both_forms_agree_and_auto_picks_kernel_when_features_exceed_batch(rng):

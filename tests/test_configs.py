@@ -181,9 +181,72 @@ def test_image_experiments_carry_the_papers_hyperparameters():
     assert (bures.train.n_critic, bures.train.batch_size, bures.optim.lr) == (1, 256, 1e-3)
 
 
-@pytest.mark.parametrize("dataset", ["cifar10", "celeba64", "lsun_bedroom64", "lsun_church64"])
+@pytest.mark.parametrize("dataset", ["cifar10", "celeba64", "lsun_bedroom64", "lsun_church64", "stacked_digits"])
 def test_bolt_and_wgan_gp_image_runs_differ_only_in_the_loss(dataset):
     bolt, wgan = compose_config([f"experiment=bolt_{dataset}"]), compose_config([f"experiment=wgan_gp_{dataset}"])
     assert bolt.loss._target_.endswith("BOLTLoss") and wgan.loss._target_.endswith("WGANLoss")
     for key in ("dataset", "arch", "constraint", "optim", "train"):
         assert bolt[key] == wgan[key], key
+
+
+def optim_of(overrides):
+    cfg = compose_config(overrides)
+    return cfg.optim.lr, list(cfg.optim.betas)
+
+
+@pytest.mark.parametrize("dataset", ["ring8", "grid25", "swissroll"])
+def test_gan_toy_sets_carry_the_gan_toy_optimizer(dataset):
+    """gan_toy.py: Adam(1e-4, beta1 0.5, beta2 0.9); image data keeps WGAN-GP's (0, 0.9)."""
+    assert optim_of([f"dataset={dataset}"]) == (1e-4, [0.5, 0.9])
+    assert optim_of([f"dataset={dataset}", "experiment=bolt"]) == (1e-4, [0.5, 0.9])
+    assert optim_of(["dataset=cifar10"]) == (1e-4, [0.0, 0.9])
+    assert optim_of([f"dataset={dataset}", "optim.betas=[0.0,0.99]"]) == (1e-4, [0.0, 0.99])
+
+
+def test_lgan_experiment_is_the_authors_default():
+    """LGANs-for-reproduce: phi exp, generator loss per phi, generator batch 2x the critic's, Adam 2e-4 (0, 0.9)."""
+    cfg = compose_config(["experiment=lgan"])
+    assert (cfg.loss.phi, cfg.loss.generator, cfg.loss.alpha) == ("exp", "auto", 1.0)
+    assert cfg.train.generator_batch_size == 2 * cfg.train.batch_size == 512
+    assert optim_of(["experiment=lgan"]) == (2e-4, [0.0, 0.9])
+    assert compose_config(["experiment=lgan", "train.batch_size=32"]).train.generator_batch_size == 64
+    assert compose_config(["experiment=lgan_cifar10"]).train.generator_batch_size == 128
+
+
+@pytest.mark.parametrize("experiment", ["bures", "alt_bures", "bures_synthetic", "alt_bures_synthetic"])
+def test_bures_experiments_train_as_the_authors(experiment):
+    """Adam 1e-3 (0.5, 0.999), one simultaneous update per step, averaged critic terms, eps 1e-13, Keras init."""
+    cfg = compose_config([f"experiment={experiment}"])
+    assert optim_of([f"experiment={experiment}"]) == (1e-3, [0.5, 0.999])
+    assert (cfg.train["update"], cfg.train.n_critic) == ("simultaneous", 1)
+    assert (cfg.loss.critic_terms, cfg.loss.eps) == ("mean", 1e-13)
+    if "synthetic" in experiment:
+        assert (cfg.arch.init, cfg.train.iters, cfg.train.batch_size) == ("keras", 25_000, 256)
+
+
+def test_bures_protocols_baselines():
+    nsgan = compose_config(["experiment=nsgan_synthetic", "dataset=bures_grid"])
+    assert (nsgan.loss.critic_terms, nsgan.train["update"]) == ("mean", "simultaneous")
+    assert nsgan.dataset.name == "bures_grid"
+    wgan_gp = compose_config(["experiment=wgan_gp_synthetic"])
+    assert (wgan_gp.constraint.gp.weight, wgan_gp.train.n_critic, wgan_gp.train["update"]) == (5.0, 10, "alternating")
+    assert optim_of(["experiment=wgan_gp_synthetic"]) == (1e-3, [0.5, 0.999])
+    digits = compose_config(["experiment=nsgan_stacked_digits"])
+    assert (digits.loss.critic_terms, digits.train["update"]) == ("mean", "simultaneous")
+    assert "eps" not in digits.loss  # the Bures term's settings reach Bures losses only
+    bures = compose_config(["experiment=bures_stacked_digits"])
+    assert (bures.loss.form, bures.loss.eps) == ("kernel", 1e-14)
+    assert compose_config(["experiment=nsgan"]).loss.critic_terms == "sum"  # Mimicry, StudioGAN
+
+
+def test_keras_init_is_glorot_uniform_with_zero_biases():
+    """Keras' glorot_uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)); Linear(256, 128): a = 0.125."""
+    cfg = compose_config(["experiment=bures_synthetic"])
+    torch.manual_seed(0)
+    networks = instantiate(cfg.arch, data_shape=(2,))
+    first = networks.generator.body[0]
+    assert first.weight.abs().max().item() <= 0.125 and first.weight.abs().max().item() > 0.12
+    assert first.weight.std().item() == pytest.approx(0.125 / 3**0.5, rel=0.02)
+    assert all(m.bias.abs().max().item() == 0.0 for m in networks.critic.modules() if isinstance(m, torch.nn.Linear))
+    with pytest.raises(Exception, match="arch.init=.xavier. is not an option"):  # hydra wraps the ValueError
+        instantiate(compose_config(["arch.init=xavier"]).arch, data_shape=(2,))

@@ -59,13 +59,22 @@ def fit(
     precision: str = "64-true",
     callbacks: Sequence[pl.Callback] = (),
     decay: str = "none",
+    update: str = "alternating",
+    g_batch: Optional[int] = None,
 ) -> Tuple[List[GANModule], List[Capture]]:
     """Train `points` as one group (fused) or one after another; (modules, each point's captured curves)."""
     runs = [list(points)] if fused else [[point] for point in points]
     modules, captures = [], []
     for run in runs:
         loss = run[0][1]
-        module = GANModule([point for _, _, point in run], loss, scheduler=scheduler_factory(decay, iters), log_every=1)
+        module = GANModule(
+            [point for _, _, point in run],
+            loss,
+            scheduler=scheduler_factory(decay, iters),
+            generator_batch_size=g_batch,
+            log_every=1,
+            update=update,
+        )
         data = FusedData([dm for dm, _, _ in run]) if fused else run[0][0]
         data.configure_batches(batch_size, n_critic + loss.extra_real_batches, iters)
         logs = [Capture() for _ in run]
@@ -193,17 +202,33 @@ def dcgan_point(seed: int, lr: float) -> Built:
     return data, NSGANLoss(), GANPoint(networks, [SpectralNorm()], (adam, adam), seed=seed)
 
 
-def test_dcgan_with_spectral_norm_equals_each_point_alone():
+@pytest.mark.parametrize("update", ["alternating", "simultaneous"])
+def test_dcgan_with_spectral_norm_equals_each_point_alone(update):
     """Each point's power iteration runs on its own weights: the u vectors match too."""
 
     def make() -> List[Built]:
         return [dcgan_point(0, 2e-4), dcgan_point(1, 2e-4), dcgan_point(0, 1e-3)]
 
-    compare(make, atol=1e-8, iters=4, batch_size=8, n_critic=2)
+    compare(make, atol=1e-8, iters=4, batch_size=8, n_critic=2, update=update)
 
 
-@pytest.mark.parametrize("loss", ["bures", "alt_bures"])
-def test_bures_with_per_point_covariances_equals_each_point_alone(loss):
+def test_simultaneous_updates_with_a_gradient_penalty_and_a_larger_generator_batch_equal_each_point_alone():
+    """The critic scores G's own batch (16 fakes against 8 reals); the penalty takes the first 8 pairs."""
+
+    def make() -> List[Built]:
+        return [built([*TOY, f"optim.lr={lr}", f"constraint.gp.weight={w}", f"seed={s}"]) for lr, w, s in WGAN_GP_GRID]
+
+    alone, alone_curves = fit(make(), fused=False, iters=6, batch_size=8, n_critic=2, update="simultaneous", g_batch=16)
+    fused, fused_curves = fit(make(), fused=True, iters=6, batch_size=8, n_critic=2, update="simultaneous", g_batch=16)
+    alone_points = [point for module in alone for point in module.point_specs]
+    assert_same_training(alone_points, fused[0].point_specs, alone_curves, fused_curves, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "loss, update",
+    [("bures", "simultaneous"), ("alt_bures", "simultaneous"), ("bures", "alternating"), ("alt_bures", "alternating")],
+)
+def test_bures_with_per_point_covariances_equals_each_point_alone(loss, update):
     small = ["arch.hidden=16", "arch.z_dim=8", "dataset.n_points=512"]
 
     def make() -> List[Built]:
@@ -212,7 +237,7 @@ def test_bures_with_per_point_covariances_equals_each_point_alone(loss):
             for lr, s in [("1e-3", 0), ("1e-3", 1), ("3e-4", 2)]
         ]
 
-    compare(make, atol=1e-8, iters=10, batch_size=32, n_critic=1)
+    compare(make, atol=1e-8, iters=10, batch_size=32, n_critic=1, update=update)
 
 
 def test_float32_fused_points_stay_within_a_stated_tolerance():

@@ -178,20 +178,13 @@ def fit_group(
     from gansweep.fusion.data import FusedData
     from gansweep.fusion.views import PointModule
     from gansweep.module import GANModule
-    from gansweep.optim import scheduler_factory
-    from gansweep.train import _quiet_lightning
+    from gansweep.train import _quiet_lightning, module_options
 
     _quiet_lightning()
     lead = cfgs[0]
     built = [build_point(cfg) for cfg in cfgs]
     loss = built[0][1]
-    module = GANModule(
-        [point for _, _, point in built],
-        loss,
-        scheduler=scheduler_factory(lead.optim.decay, lead.train.iters),
-        generator_batch_size=lead.train.generator_batch_size,
-        log_every=lead.train.log_every,
-    )
+    module = GANModule([point for _, _, point in built], loss, **module_options(lead))
     module.point_loggers = [list(point_loggers) for point_loggers in loggers]
     start = _start(checkpoints[0])
     data = FusedData([datamodule for datamodule, _, _ in built])

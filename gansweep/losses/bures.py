@@ -7,7 +7,7 @@ from typing import Optional
 from torch import Tensor
 
 from gansweep.losses.base import CriticOutput, check_choice
-from gansweep.losses.bures_distance import FORMS, SQRTMS, bures_distance_sq
+from gansweep.losses.bures_distance import EPS, FORMS, SQRTMS, bures_distance_sq
 from gansweep.losses.nsgan import NSGANLoss, nsgan_generator_loss
 
 
@@ -27,7 +27,7 @@ class _BuresTerm:
 
 
 class BuresLoss(NSGANLoss, _BuresTerm):
-    """Critic: NS-GAN. Generator: 0.5 * (BCE(f(x~), 1) + weight * B^2(phi_fake, phi_real))."""
+    """Critic: NS-GAN (its two terms averaged, as the authors). Generator: 0.5 * (BCE(f(x~), 1) + weight * B^2)."""
 
     needs_features = True
 
@@ -37,8 +37,10 @@ class BuresLoss(NSGANLoss, _BuresTerm):
         form: str = "auto",
         sqrtm: str = "newton_schulz",
         newton_schulz_iters: int = 15,
-        eps: float = 1e-8,
+        eps: float = EPS,
+        critic_terms: str = "mean",
     ) -> None:
+        NSGANLoss.__init__(self, critic_terms)
         _BuresTerm.__init__(self, form, sqrtm, newton_schulz_iters, eps)
         self.weight = weight
 
@@ -53,8 +55,14 @@ class AltBuresLoss(NSGANLoss, _BuresTerm):
     extra_real_batches = 1
 
     def __init__(
-        self, form: str = "auto", sqrtm: str = "newton_schulz", newton_schulz_iters: int = 15, eps: float = 1e-8
+        self,
+        form: str = "auto",
+        sqrtm: str = "newton_schulz",
+        newton_schulz_iters: int = 15,
+        eps: float = EPS,
+        critic_terms: str = "mean",
     ) -> None:
+        NSGANLoss.__init__(self, critic_terms)
         _BuresTerm.__init__(self, form, sqrtm, newton_schulz_iters, eps)
 
     def alternating_generator_loss(self, fake: CriticOutput, real: CriticOutput) -> Optional[Tensor]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 from torch import Tensor, nn
 
 from gansweep.models.base import GANNetworks, Scores
+from gansweep.models.layers import init_uniform
+
+INITS = ("torch", "keras", "he", "glorot")
 
 ACTIVATIONS: Dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -50,11 +53,28 @@ class MLPCritic(nn.Module):
 
 
 def build_mlp(
-    data_shape: Sequence[int], z_dim: int = 2, hidden: int = 512, depth: int = 3, activation: str = "relu"
+    data_shape: Sequence[int],
+    z_dim: int = 2,
+    hidden: int = 512,
+    depth: int = 3,
+    activation: str = "relu",
+    init: Optional[str] = "torch",
 ) -> GANNetworks:
-    """Generator and critic with `depth` hidden layers of `hidden` units; the critic's features are the last."""
-    return GANNetworks(
+    """Generator and critic with `depth` hidden layers of `hidden` units; the critic's features are the last.
+
+    init: "torch" (PyTorch's default) or a uniform scheme of gansweep.models.layers.init_uniform with zero biases;
+    "keras" is Keras' glorot_uniform, the Bures GAN authors' (it matters: their ring does not train from PyTorch's
+    smaller initial weights, the generator collapses and the critic wins).
+    """
+    if init not in INITS:
+        raise ValueError(f"arch.init={init!r} is not an option; choose one of {', '.join(INITS)}")
+    networks = GANNetworks(
         generator=MLPGenerator(z_dim, data_shape, hidden, depth, activation),
         critic=MLPCritic(data_shape, hidden, depth, activation),
         z_dim=z_dim,
     )
+    if init != "torch":
+        for layer in [*networks.generator.modules(), *networks.critic.modules()]:
+            if isinstance(layer, nn.Linear):
+                init_uniform(layer, init)
+    return networks

@@ -217,22 +217,39 @@ def write_report(sweep_dir: Path, metric: Optional[str] = None, axes: Optional[S
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """`gansweep-report SWEEP_DIR [--metric NAME] [--axes KEY [KEY]]`: write the report, print its table."""
+    """`gansweep-report SWEEP_DIR... [--metric NAME] [--axes KEY [KEY]] [--results FILE [--preface FILE]]`: write
+    each sweep's report and print its table; with --results, one document of every sweep's results instead."""
     parser = argparse.ArgumentParser(prog="gansweep-report", description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir", type=Path, help="the sweep folder (hydra.sweep.dir), finished or not")
+    parser.add_argument("sweep_dirs", type=Path, nargs="+", help="sweep folders (hydra.sweep.dir), finished or not")
     parser.add_argument("--metric", help="metric to rank by (default: fid_inception, fid_*, modes_covered, ...)")
     parser.add_argument("--axes", nargs="+", metavar="KEY", help="the one or two grid axes of the heatmap")
+    parser.add_argument("--results", type=Path, metavar="FILE", help="write one results document of every sweep")
+    parser.add_argument("--preface", type=Path, metavar="FILE", help="markdown copied to the top of --results")
     args = parser.parse_args(argv)
-    if not args.sweep_dir.is_dir():
-        print(f"gansweep-report: {args.sweep_dir} is not a folder; pass a sweep folder (hydra.sweep.dir)",
+    for sweep_dir in args.sweep_dirs:
+        if not sweep_dir.is_dir():
+            print(f"gansweep-report: {sweep_dir} is not a folder; pass a sweep folder (hydra.sweep.dir)",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+    if args.preface is not None and args.results is None:
+        print("gansweep-report: --preface goes with --results FILE", file=sys.stderr)
+        return 1
+    if args.results is not None and (args.metric or args.axes):
+        print("gansweep-report: --metric and --axes shape one sweep's report; --results lists every metric",
               file=sys.stderr)  # fmt: skip
         return 1
     try:
-        report = write_report(args.sweep_dir, args.metric, args.axes)
-    except ValueError as error:
+        if args.results is not None:
+            from gansweep.sweep.results import write_results
+
+            write_results(args.results, args.sweep_dirs, args.preface)
+            print(f"gansweep-report: wrote {args.results} ({len(args.sweep_dirs)} sweeps)")
+            return 0
+        for sweep_dir in args.sweep_dirs:
+            print(write_report(sweep_dir, args.metric, args.axes).text)
+    except (ValueError, OSError) as error:
         print(f"gansweep-report: {error}", file=sys.stderr)
         return 1
-    print(report.text)
     return 0
 
 
