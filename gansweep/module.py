@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from gansweep.config import UpdateScheme
 from gansweep.constraints.base import Constraint
 from gansweep.fusion.stacked import StackedNetwork
 from gansweep.losses.base import CriticOutput, GANLoss
@@ -18,7 +19,7 @@ from gansweep.models.base import GANNetworks
 from gansweep.noise import EVALUATION, PointNoise
 from gansweep.optim import OptimizerFactory, SchedulerFactory, one_optimizer
 
-UPDATES = ("alternating", "simultaneous")
+UPDATES = tuple(scheme.value for scheme in UpdateScheme)  # train.update's choices
 FORCED_FOREACH = "gansweep_foreach"  # a param-group key: `foreach` was set by a fused group, not by the user
 
 
