@@ -17,6 +17,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from gansweep.paths import conf_dir, templates_dir
+from gansweep.sweep.grid import expand
 from tests.conftest import compose_config, run_cli
 from tests.fake_data import write_dataset_root
 
@@ -130,15 +131,12 @@ def template_args(template: str) -> List[str]:
 
 
 def first_axis_only(overrides: Sequence[str]) -> List[str]:
-    """KEY=FIRST for every swept key of `gansweep -m OVERRIDES` but the first."""
-    points = sweep_points(overrides)
-    swept = [
-        key
-        for key in dict(o.split("=", 1) for o in points[0])
-        if len({dict(o.split("=", 1) for o in p)[key] for p in points}) > 1
-    ]
-    first = dict(o.split("=", 1) for o in points[0])
-    return [f"{key}={first[key]}" for key in swept[1:]]
+    """KEY=FIRST for every swept key of `gansweep -m OVERRIDES` but the first (the grid as gansweep.sweep.grid reads
+    it back: template params, then the command line)."""
+    params = composed(*overrides)[2]
+    grid = expand([*(f"{k}={v}" for k, v in params.items()), *overrides])
+    first = dict(o.split("=", 1) for o in grid.points[0])
+    return [f"{key}={first[key]}" for key in grid.swept[1:]]
 
 
 def data_overrides(args: Sequence[str], data: Path, cache: Path) -> List[str]:
