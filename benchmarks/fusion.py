@@ -31,11 +31,10 @@ from timing import InMemory, timed_fit  # benchmarks/timing.py, beside this scri
 
 from gansweep.constraints.gradient_penalty import GradientPenalty
 from gansweep.data.toy import ToyDataModule
-from gansweep.fusion.data import FusedData
 from gansweep.losses.wgan import WGANLoss
+from gansweep.model.points import GANPoint
 from gansweep.models.dcgan import build_dcgan
 from gansweep.models.mlp import build_mlp
-from gansweep.module import GANModule, GANPoint
 
 GRID = list(product((1e-4, 2e-4, 5e-4, 1e-3), (0.1, 1.0), (0, 1)))  # lr x lambda x seed: 16 points
 Built = Tuple[Any, GANPoint]
@@ -58,10 +57,7 @@ def dcgan_point(lr: float, weight: float, seed: int, images: torch.Tensor) -> Bu
 
 def fit(points: Sequence[Built], iters: int, batch: int, n_critic: int, device: str) -> float:
     """Seconds to train `points` as one fused model (one point: an ordinary run), trainer start included."""
-    module = GANModule([point for _, point in points], WGANLoss(), log_every=50)
-    data = FusedData([dm for dm, _ in points]) if len(points) > 1 else points[0][0]
-    data.configure_batches(batch, n_critic, iters)
-    return iters / timed_fit(module, data, iters, device)
+    return iters / timed_fit(points, WGANLoss(), iters, batch, n_critic, device)
 
 
 def measure(args: argparse.Namespace) -> None:

@@ -17,7 +17,7 @@ from typing import Callable, Dict, List, Sequence
 import torch
 from torch import Tensor, nn
 
-from gansweep.fusion.stacked import StackedNetwork
+from gansweep.model.stack import StackedNetwork
 
 BATCH, N_CRITIC, GP_WEIGHT, LR, BETAS = 256, 5, 0.1, 1e-4, (0.5, 0.9)
 

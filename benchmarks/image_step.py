@@ -19,11 +19,10 @@ import torch
 from timing import InMemory, timed_fit  # benchmarks/timing.py, beside this script
 from torch import Tensor
 
-from gansweep.callbacks.device import DeviceSettings
 from gansweep.constraints.gradient_penalty import GradientPenalty
 from gansweep.losses.wgan import WGANLoss
+from gansweep.model.points import GANPoint
 from gansweep.models.dcgan import build_dcgan
-from gansweep.module import GANModule, GANPoint
 
 SHAPE = (3, 32, 32)
 ADAM = partial(torch.optim.Adam, lr=1e-4, betas=(0.5, 0.9))  # gan_cifar.py WGAN-GP
@@ -77,12 +76,8 @@ def gansweep_loop(
 ) -> float:
     """The same training through gansweep, with its default device settings (TF32/channels-last on CUDA)."""
     torch.manual_seed(0)
-    module = GANModule(
-        GANPoint(build_dcgan(SHAPE, dim=dim), [GradientPenalty(10.0)], (ADAM, ADAM)), WGANLoss(), log_every=50
-    )
-    data = InMemory(images)
-    data.configure_batches(batch, n_critic, iters)
-    return timed_fit(module, data, iters, device, callbacks=[DeviceSettings()])
+    point = GANPoint(build_dcgan(SHAPE, dim=dim), [GradientPenalty(10.0)], (ADAM, ADAM))
+    return timed_fit([(InMemory(images), point)], WGANLoss(), iters, batch, n_critic, device)
 
 
 def main() -> None:

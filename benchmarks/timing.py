@@ -1,15 +1,15 @@
-"""What the benchmarks share: gansweep's side timed as a user runs it (a bare Lightning fit), and a dataset
-already in memory, so that they measure training and evaluation, not file reading."""
+"""What the benchmarks share: gansweep's side timed as a user runs it (the run path's fit: one point, or a fused
+group), and a dataset already in memory, so that they measure training and evaluation, not file reading."""
 
 from __future__ import annotations
 
 import time
 from typing import Any, Sequence, Tuple
 
-import pytorch_lightning as pl
 from torch import Tensor
 
 from gansweep.data.images import ImageDataModule
+from gansweep.run.fit import FitPoint, FitSettings, fit
 
 
 class InMemory(ImageDataModule):
@@ -32,18 +32,12 @@ class InMemory(ImageDataModule):
         return self._source
 
 
-def timed_fit(module: Any, datamodule: Any, iters: int, device: str, callbacks: Sequence[Any] = ()) -> float:
-    """Generator iterations per second of one fit (trainer start included), with nothing but the training."""
-    trainer = pl.Trainer(
-        max_epochs=1,
-        logger=False,
-        callbacks=list(callbacks),
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        accelerator=device,
-        devices=1,
-    )
+def timed_fit(
+    points: Sequence[Tuple[Any, Any]], loss: Any, iters: int, batch: int, n_critic: int, device: str
+) -> float:
+    """Generator iterations per second of one fit of (data module, GANPoint) points (trainer start included), with
+    nothing but the training: no evaluation, figure, checkpoint or logger."""
+    settings = FitSettings(iters, batch, n_critic, {"accelerator": device, "devices": 1, "enable_progress_bar": False})
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    fit([FitPoint(point, data) for data, point in points], loss, {"log_every": 50}, settings)
     return iters / (time.perf_counter() - start)

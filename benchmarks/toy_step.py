@@ -18,8 +18,8 @@ from timing import timed_fit  # benchmarks/timing.py, beside this script
 from gansweep.constraints.gradient_penalty import GradientPenalty
 from gansweep.data.toy import ToyDataModule
 from gansweep.losses.wgan import WGANLoss
+from gansweep.model.points import GANPoint
 from gansweep.models.mlp import build_mlp
-from gansweep.module import GANModule, GANPoint
 
 ADAM = partial(torch.optim.Adam, lr=1e-4, betas=(0.0, 0.9))  # WGAN-GP defaults, as in plain_loop
 
@@ -59,10 +59,8 @@ def plain_loop(iters: int, hidden: int, batch: int, n_critic: int, device: str) 
 
 def gansweep_loop(iters: int, hidden: int, batch: int, n_critic: int, device: str) -> float:
     torch.manual_seed(0)
-    module = GANModule(GANPoint(build_mlp((2,), hidden=hidden), [GradientPenalty(0.1)], (ADAM, ADAM)), WGANLoss())
-    dm = ToyDataModule("ring8")
-    dm.configure_batches(batch, n_critic, iters)
-    return timed_fit(module, dm, iters, device)
+    point = GANPoint(build_mlp((2,), hidden=hidden), [GradientPenalty(0.1)], (ADAM, ADAM))
+    return timed_fit([(ToyDataModule("ring8"), point)], WGANLoss(), iters, batch, n_critic, device)
 
 
 def main() -> None:

@@ -14,11 +14,11 @@ from omegaconf import DictConfig
 
 from gansweep.config import register_schema
 from gansweep.paths import conf_dir
-from gansweep.sweep.templates import register_templates
+from gansweep.templates import register_templates
 
 
 def _task(cfg: DictConfig) -> float:
-    from gansweep.train import train
+    from gansweep.run.task import train
 
     return train(cfg)
 
@@ -32,7 +32,7 @@ def main() -> None:
 
 def resume() -> None:
     """gansweep-resume DIR [OVERRIDES...]: finished points are skipped, interrupted ones continue."""
-    from gansweep.sweep.relaunch import resume_command
+    from gansweep.launch.relaunch import resume_command
 
     parser = argparse.ArgumentParser(
         prog="gansweep-resume",
@@ -56,7 +56,7 @@ def resume() -> None:
 
 def report() -> None:
     """gansweep-report DIR [--metric NAME] [--axes KEY KEY]: the comparison of a sweep, finished or not."""
-    from gansweep.sweep.report import main as report_main
+    from gansweep.report.write import main as report_main
 
     sys.exit(report_main())
 

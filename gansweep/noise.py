@@ -17,6 +17,7 @@ from torch import Tensor
 from gansweep.data.stream import item_generator, stream_seed
 
 TRAINING, EVALUATION = 1, 2  # stream tags, mixed into the point's seed
+Mark = Tuple[Dict[str, Optional[Tensor]], Dict[str, int], List[Tensor]]  # pools, offsets, generator states
 
 
 class PointNoise:
@@ -57,6 +58,17 @@ class PointNoise:
             self._chunk["normal"] = normal
             return
         self.begin(index, device, dtype, normal=normal)
+
+    def mark(self) -> Mark:
+        """Where every stream stands in the current item (rewind() returns there: a step computed again draws the
+        same numbers)."""
+        return dict(self._pool), dict(self._offset), [g.get_state() for g in self._generators]
+
+    def rewind(self, mark: Mark) -> None:
+        pool, offset, states = mark
+        self._pool, self._offset = dict(pool), dict(offset)
+        for generator, state in zip(self._generators, states, strict=True):
+            generator.set_state(state)
 
     def randn(self, shape: Sequence[int], dtype: torch.dtype) -> Tensor:
         """N(0, 1) of `shape`."""

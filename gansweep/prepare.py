@@ -22,7 +22,7 @@ def compose(overrides: Sequence[str]) -> DictConfig:
 
     from gansweep.config import register_schema
     from gansweep.paths import conf_dir
-    from gansweep.sweep.templates import register_templates
+    from gansweep.templates import register_templates
 
     register_schema()
     register_templates()

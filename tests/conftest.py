@@ -17,7 +17,7 @@ from omegaconf import DictConfig, open_dict
 
 from gansweep.config import register_schema
 from gansweep.paths import conf_dir
-from gansweep.sweep.templates import register_templates
+from gansweep.templates import register_templates
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
-"""Test-only callbacks, given to a run through config (`+callbacks.NAME._target_=tests.helpers.X`, or
-`+hydra.callbacks.NAME._target_=...`): they make chosen grid points fail in a given way, or record what a point's
-process saw. Nothing here ships with gansweep."""
+"""What the tests share: test-only callbacks, given to a run through config (`+callbacks.NAME._target_=tests.helpers.X`,
+or `+hydra.callbacks.NAME._target_=...`), that make chosen grid points fail in a given way or record what a point's
+process saw; and `fit_points`, the run path's fit of hand-built points. Nothing here ships with gansweep."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -19,6 +19,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig
 
+from gansweep.losses.base import CriticOutput
+from gansweep.losses.wgan import WGANLoss
+from gansweep.model.module import GANModule
+from gansweep.optim import scheduler_factory
+from gansweep.run.fit import FitPoint, FitSettings, fit
 from gansweep.signals import stop_requested
 
 FAULTS_ENV = "GANSWEEP_TEST_FAULTS"  # e.g. "1:raise,3:sigkill": hydra.job.num -> what that point does
@@ -116,3 +121,70 @@ class HoldAt(pl.Callback):
             deadline = time.monotonic() + 60
             while not stop_requested() and time.monotonic() < deadline:
                 time.sleep(0.05)
+
+
+class StopAt(pl.Callback):
+    """SIGTERM to its own process at the end of generator iteration `at` of the grid point whose `point` (e.g.
+    ${seed}) is `only_point`: a run interrupted at a known iteration, as SLURM's time limit would stop it (the
+    legacy fixture tests/fixtures/legacy_sweep names it)."""
+
+    def __init__(self, at: int, point: Any = None, only_point: Any = None) -> None:
+        self.at, self.active = at, only_point is None or str(point) == str(only_point)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
+        if self.active and module.g_iters == self.at:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+class BoundedWGAN(WGANLoss):
+    """The WGAN loss, except that a critic score beyond `bound` on real data raises, as an objective's own check on
+    its inputs would: it raises in the batched step of a group, for the one point whose scores blew up."""
+
+    def __init__(self, bound: float = 1e6) -> None:
+        self.bound = bound
+
+    def critic_loss(self, real: CriticOutput, fake: CriticOutput) -> torch.Tensor:
+        if bool((real.score.abs() > self.bound).any()):
+            raise FloatingPointError(f"critic scores beyond {self.bound:g}")
+        return super().critic_loss(real, fake)
+
+
+class BlowUp(pl.Callback):
+    """A point's callback: before generator iteration `at`, the bias of its critic's last linear layer jumps to 1e9
+    (its scores with it)."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_train_batch_start(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
+        if module.g_iters + 1 == self.at:
+            last = [m for m in module.critic.modules() if isinstance(m, torch.nn.Linear)][-1]
+            with torch.no_grad():
+                last.bias.fill_(1e9)
+
+
+def fit_points(
+    points: Sequence[Tuple[Any, Any]],
+    loss: Any,
+    iters: int,
+    batch_size: int,
+    n_critic: int = 1,
+    callbacks: Sequence[Sequence[pl.Callback]] = (),
+    loggers: Sequence[Sequence[Any]] = (),
+    precision: str = "32-true",
+    log_every: int = 1,
+    decay: str = "none",
+    update: str = "alternating",
+    g_batch: Optional[int] = None,
+    channels_last: Any = "auto",
+) -> GANModule:
+    """(data module, GANPoint) points trained as one model on the CPU through gansweep's fit, each with its own
+    callbacks and loggers (lists per point); the module, whose health says how each point ended."""
+    fit_points = [
+        FitPoint(point, data, list(callbacks[k]) if callbacks else [], list(loggers[k]) if loggers else [])
+        for k, (data, point) in enumerate(points)
+    ]
+    options = dict(scheduler=scheduler_factory(decay, iters), generator_batch_size=g_batch, log_every=log_every)
+    trainer = {"accelerator": "cpu", "devices": 1, "precision": precision, "enable_progress_bar": False}
+    settings = FitSettings(iters, batch_size, n_critic, trainer, channels_last=channels_last)
+    return fit(fit_points, loss, {**options, "update": update}, settings)

@@ -5,7 +5,7 @@ import json
 import pytest
 import pytorch_lightning as pl
 
-from gansweep.train import train
+from gansweep.run.task import train
 from tests.conftest import compose_config
 
 

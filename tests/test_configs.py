@@ -16,7 +16,7 @@ from gansweep.losses.base import GANLoss
 from gansweep.models.base import GANNetworks
 from gansweep.optim import optimizer_factories
 from gansweep.paths import conf_dir, templates_dir
-from gansweep.train import build_constraints
+from gansweep.run.build import build_constraints
 from tests.conftest import compose_config
 
 

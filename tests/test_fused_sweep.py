@@ -16,9 +16,9 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 
-from gansweep.fusion.groups import check_fusible, group_points
-from gansweep.fusion.train import train_group
-from gansweep.train import train
+from gansweep.run.fusion import fit_groups, group_points
+from gansweep.run.group import train_group
+from gansweep.run.task import train
 from tests.conftest import compose_config, compose_point, run_cli
 from tests.test_resume import checkpoint_of, csv_rows, record_of
 from tests.wandb_files import offline_runs, read_run
@@ -62,17 +62,18 @@ def test_points_fuse_when_they_differ_only_in_fusible_values(tmp_path):
         group_points(configs, fuse=0)
 
 
-def test_float16_loss_scaling_is_refused_in_a_group():
+def test_float16_loss_scaling_never_shares_a_fit():
+    """One gradient scaler would skip every point's step for one point's overflow."""
     cfgs = [compose_config(["trainer.precision=16-mixed", f"seed={s}"]) for s in (0, 1)]
-    with pytest.raises(ValueError, match="one gradient scaler.*bf16-mixed"):
-        check_fusible(cfgs)
+    assert fit_groups(cfgs) == [[0], [1]]
 
 
-def test_a_difference_that_only_resolution_shows_is_refused_with_the_key():
+def test_points_that_differ_only_once_resolved_train_as_separate_fits_with_the_key_named(caplog):
     a = compose_config(["train.n_critic=${seed}", "seed=2"])
     b = compose_config(["train.n_critic=${seed}", "seed=3"])
-    with pytest.raises(ValueError, match=r"train\.n_critic.*hydra\.launcher\.fuse=1"):
-        check_fusible([a, b])
+    c = compose_config(["train.n_critic=${seed}", "seed=2", "optim.lr=3e-4"])
+    assert fit_groups([a, b, c]) == [[0, 2], [1]]
+    assert "train.n_critic differ once resolved" in caplog.text
 
 
 class PoisonAt(pl.Callback):
@@ -113,10 +114,51 @@ def test_a_point_whose_callback_fails_is_recorded_failed_and_the_others_finish(t
     assert values[1] == records[1]["metrics"]["energy_distance"]
 
 
+def test_every_way_a_point_fails_stays_its_own_and_a_retry_never_drags_the_healthy_down(tmp_path):
+    """One group of five: a healthy point; one whose config fails to build (lr -1); one whose logger cannot open (a
+    wrong W&B mode); one whose loss raises mid-training (its critic blows up before iteration 4); one whose own
+    callback fails once (a transient error). Each failure is recorded with its own error, the healthy point trains to
+    the end. `resume.failed=rerun` retries the four failed ones as a group: the transient one now finishes, the others
+    fail again with their own errors, and the healthy point's folder is not touched."""
+    common = [*TINY, "train.iters=6", "train.log_every=1", "metrics.every=3", "loss._target_=tests.helpers.BoundedWGAN"]
+    once = ["+callbacks.once._target_=tests.test_resume.FailOnce", "+callbacks.once.at=2"]
+    points = [
+        ["seed=0"],
+        ["seed=1", "optim.lr=-1.0"],
+        ["seed=2", "logger=wandb", "logger.wandb.mode=bogus"],
+        ["seed=3", "+callbacks.blow._target_=tests.helpers.BlowUp", "+callbacks.blow.at=4"],
+        ["seed=4", *once, f"+callbacks.once.marker={tmp_path / 'once'}"],
+    ]
+
+    def configs(*extra: str) -> List[DictConfig]:
+        return [point_config([*common, *p, *extra], tmp_path / str(i), i) for i, p in enumerate(points)]
+
+    train_group(configs())
+    records = [record_of(tmp_path / str(i)) for i in range(5)]
+    assert [(r["status"], r["g_iters"]) for r in records] == [
+        ("ok", 6),
+        ("failed", 0),
+        ("failed", 0),
+        ("failed", 3),
+    ] + [("failed", 2)]
+    assert records[1]["error"].startswith("ValueError: learning rates must be > 0, got -1.0")
+    assert records[2]["error"].startswith("ValueError: logger.wandb.mode is one of")
+    assert records[3]["error"] == "FloatingPointError: critic scores beyond 1e+06"
+    assert records[4]["error"] == "RuntimeError: a one-off failure"
+    healthy = (tmp_path / "0" / "metrics.json").stat().st_mtime_ns
+
+    train_group(configs("resume.failed=rerun"))
+    again = [record_of(tmp_path / str(i)) for i in range(5)]
+    assert [r["status"] for r in again] == ["ok", "failed", "failed", "failed", "ok"]
+    assert [r["error"] for r in again[1:4]] == [r["error"] for r in records[1:4]]
+    assert (tmp_path / "0" / "metrics.json").stat().st_mtime_ns == healthy and again[0] == records[0]
+    assert (again[4]["g_iters"], (tmp_path / "4" / "metrics.failed.json").is_file()) == (6, True)
+
+
 def test_a_group_that_died_answers_for_each_point_and_each_gets_the_output(tmp_path):
-    from gansweep.sweep.child import GroupSpec, PointSpec
-    from gansweep.sweep.launch import split_group
-    from gansweep.sweep.pool import Ended
+    from gansweep.launch.child import GroupSpec, PointSpec
+    from gansweep.launch.local import split_group
+    from gansweep.launch.pool import Ended
 
     dirs = [tmp_path / str(i) for i in range(3)]
     for d in dirs:

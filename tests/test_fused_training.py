@@ -16,16 +16,16 @@ from pytorch_lightning.loggers import Logger
 from torch import Tensor
 
 from gansweep.constraints.spectral_norm import SpectralNorm
-from gansweep.fusion.data import FusedData
 from gansweep.losses.nsgan import NSGANLoss
+from gansweep.model.module import GANModule
+from gansweep.model.points import GANPoint
 from gansweep.models.dcgan import build_dcgan
-from gansweep.module import GANModule, GANPoint
-from gansweep.optim import scheduler_factory
-from gansweep.train import build_point
+from gansweep.run.build import build_point
 from tests.conftest import compose_config
+from tests.helpers import BlowUp, BoundedWGAN, fit_points
 from tests.test_image_training import InMemory
 
-Built = Tuple[Any, Any, GANPoint]  # (data module, loss, point), as gansweep.train.build_point returns
+Built = Tuple[Any, Any, GANPoint]  # (data module, loss, point), as gansweep.run.build.build_point returns
 
 
 class Capture(Logger):
@@ -57,43 +57,29 @@ def fit(
     batch_size: int,
     n_critic: int,
     precision: str = "64-true",
-    callbacks: Sequence[pl.Callback] = (),
+    callbacks: Sequence[Sequence[pl.Callback]] = (),
     decay: str = "none",
     update: str = "alternating",
     g_batch: Optional[int] = None,
 ) -> Tuple[List[GANModule], List[Capture]]:
     """Train `points` as one group (fused) or one after another; (modules, each point's captured curves)."""
-    runs = [list(points)] if fused else [[point] for point in points]
+    runs = [list(range(len(points)))] if fused else [[k] for k in range(len(points))]
     modules, captures = [], []
     for run in runs:
-        loss = run[0][1]
-        module = GANModule(
-            [point for _, _, point in run],
-            loss,
-            scheduler=scheduler_factory(decay, iters),
-            generator_batch_size=g_batch,
-            log_every=1,
-            update=update,
-        )
-        data = FusedData([dm for dm, _, _ in run]) if fused else run[0][0]
-        data.configure_batches(batch_size, n_critic + loss.extra_real_batches, iters)
         logs = [Capture() for _ in run]
-        if fused:
-            module.point_loggers = [[log] for log in logs]
-        trainer = pl.Trainer(
-            max_epochs=1,
-            logger=False if fused else logs,
-            callbacks=list(callbacks),
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            log_every_n_steps=1,
-            accelerator="cpu",
-            devices=1,
-            precision=precision,  # type: ignore[arg-type]
+        module = fit_points(
+            [(points[k][0], points[k][2]) for k in run],
+            points[run[0]][1],
+            iters,
+            batch_size,
+            n_critic,
+            callbacks=[list(callbacks[k]) if callbacks else [] for k in run],
+            loggers=[[log] for log in logs],
+            precision=precision,
+            decay=decay,
+            update=update,
+            g_batch=g_batch,
         )
-        trainer.fit(module, datamodule=data)
         modules.append(module)
         captures.extend(logs)
     return modules, captures
@@ -136,9 +122,9 @@ def built(overrides: Sequence[str]) -> Built:
 def compare(make: Callable[[], List[Built]], atol: float, precision: str = "64-true", **train: Any) -> None:
     alone, alone_curves = fit(make(), fused=False, precision=precision, **train)
     fused, fused_curves = fit(make(), fused=True, precision=precision, **train)
-    alone_points = [point for module in alone for point in module.point_specs]
-    assert len(fused) == 1 and fused[0].fused
-    assert_same_training(alone_points, fused[0].point_specs, alone_curves, fused_curves, atol=atol)
+    alone_points = [point for module in alone for point in module.stack.points]
+    assert len(fused) == 1 and fused[0].n_points > 1
+    assert_same_training(alone_points, fused[0].stack.points, alone_curves, fused_curves, atol=atol)
 
 
 TOY = ["arch.hidden=32", "train.n_critic=5"]
@@ -174,21 +160,19 @@ def test_wgan_with_per_point_clip_betas_ema_and_linear_decay_equals_each_point_a
 
     alone, alone_curves = fit(make(), fused=False, iters=20, batch_size=32, n_critic=3, decay="linear")
     fused, fused_curves = fit(make(), fused=True, iters=20, batch_size=32, n_critic=3, decay="linear")
-    alone_points = [point for module in alone for point in module.point_specs]
-    assert_same_training(alone_points, fused[0].point_specs, alone_curves, fused_curves, atol=1e-8)
-    whole = fused[0].sample(100, batch_size=50)  # every point's, [K, 100, 2], in two chunks
+    alone_points = [point for module in alone for point in module.stack.points]
+    assert_same_training(alone_points, fused[0].stack.points, alone_curves, fused_curves, atol=1e-8)
     for module, k in zip(alone, range(3), strict=True):  # each point's EMA generator, and samples drawn from it
-        ema_alone = module.ema_generator.module.state_dict()  # type: ignore[union-attr]
-        ema_fused = fused[0].ema_generator[k].module.state_dict()  # type: ignore[index]
+        ema_alone = module.stack.averages[0].module.state_dict()
+        ema_fused = fused[0].stack.averages[k].module.state_dict()
         for key in ema_alone:
             torch.testing.assert_close(ema_fused[key], ema_alone[key], atol=1e-8, rtol=0)
-        samples = module.sample(100, batch_size=50)
+        samples = module.view(0).sample(100, batch_size=50)
         assert not torch.allclose(samples[:50], samples[50:])  # each chunk its own noise
-        torch.testing.assert_close(whole[k], samples, atol=1e-8, rtol=0)
-        torch.testing.assert_close(fused[0].sample(100, batch_size=50, point=k), samples, atol=1e-8, rtol=0)
-    again = alone[0].sample(100, batch_size=50)  # an evaluation's next call at the same iteration goes on
-    assert not torch.allclose(again, alone[0].sample(100, batch_size=50))
-    clipped = [max(p.abs().max().item() for p in point.networks.critic.parameters()) for point in fused[0].point_specs]
+        torch.testing.assert_close(fused[0].view(k).sample(100, batch_size=50), samples, atol=1e-8, rtol=0)
+    again = alone[0].view(0).sample(100, batch_size=50)  # an evaluation's next call at the same iteration goes on
+    assert not torch.allclose(again, alone[0].view(0).sample(100, batch_size=50))
+    clipped = [max(p.abs().max().item() for p in point.networks.critic.parameters()) for point in fused[0].stack.points]
     assert clipped == pytest.approx([0.01, 0.05, 0.02])  # each point clipped to its own c
 
 
@@ -220,8 +204,8 @@ def test_simultaneous_updates_with_a_gradient_penalty_and_a_larger_generator_bat
 
     alone, alone_curves = fit(make(), fused=False, iters=6, batch_size=8, n_critic=2, update="simultaneous", g_batch=16)
     fused, fused_curves = fit(make(), fused=True, iters=6, batch_size=8, n_critic=2, update="simultaneous", g_batch=16)
-    alone_points = [point for module in alone for point in module.point_specs]
-    assert_same_training(alone_points, fused[0].point_specs, alone_curves, fused_curves, atol=1e-8)
+    alone_points = [point for module in alone for point in module.stack.points]
+    assert_same_training(alone_points, fused[0].stack.points, alone_curves, fused_curves, atol=1e-8)
 
 
 @pytest.mark.parametrize(
@@ -251,21 +235,22 @@ def test_float32_fused_points_stay_within_a_stated_tolerance():
 
 
 class Poison(pl.Callback):
-    """Before generator iteration `at`, point `point`'s critic weights become NaN; its state after that iteration
-    (where the divergence is read, log_every 1) is kept in `after`."""
+    """A point's callback: before generator iteration `at`, its critic weights become NaN; its state after that
+    iteration (where the divergence is read, log_every 1) is kept in `after`."""
 
-    def __init__(self, at: int, point: int) -> None:
-        self.at, self.point = at, point
+    def __init__(self, at: int) -> None:
+        self.at = at
         self.after: Dict[str, Tensor] = {}
 
     def on_train_batch_start(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
         if module.g_iters + 1 == self.at:
             with torch.no_grad():
-                next(module.point_specs[self.point].networks.critic.parameters()).fill_(float("nan"))
+                next(module.critic.parameters()).fill_(float("nan"))
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
         if module.g_iters == self.at:
-            self.after = {k: v.clone() for k, v in point_state(module.point_specs[self.point]).items()}
+            self.after = {f"critic.{k}": v.clone() for k, v in module.critic.state_dict().items()}
+            self.after.update({f"generator.{k}": v.clone() for k, v in module.generator.state_dict().items()})
 
 
 def test_a_point_that_diverges_inside_a_group_is_frozen_and_the_others_go_on_untouched():
@@ -274,15 +259,60 @@ def test_a_point_that_diverges_inside_a_group_is_frozen_and_the_others_go_on_unt
 
     train = dict(iters=20, batch_size=32, n_critic=2)
     clean, clean_curves = fit(make(), fused=True, **train)
-    poison = Poison(at=10, point=2)
-    poisoned, poisoned_curves = fit(make(), fused=True, callbacks=[poison], **train)
+    poison = Poison(at=10)
+    poisoned, poisoned_curves = fit(make(), fused=True, callbacks=[[], [], [poison], []], **train)
     module = poisoned[0]
-    assert module.diverged == [None, None, 10, None] and module.g_iters == 20
+    assert [p.diverged_at for p in module.health.points] == [None, None, 10, None] and module.g_iters == 20
     for k in (0, 1, 3):
-        a, b = point_state(clean[0].point_specs[k]), point_state(module.point_specs[k])
+        a, b = point_state(clean[0].stack.points[k]), point_state(module.stack.points[k])
         assert all(torch.equal(a[key], b[key]) for key in a), f"point {k} changed"
         assert poisoned_curves[k].rows == clean_curves[k].rows
     assert [step for step, _ in poisoned_curves[2].rows] == list(range(1, 11))  # its last row: where it diverged
-    frozen = point_state(module.point_specs[2])
+    frozen = point_state(module.stack.points[2])
     for key, value in poison.after.items():  # frozen from the iteration its divergence was read on
         torch.testing.assert_close(frozen[key], value, atol=0, rtol=0, equal_nan=True)
+
+
+def blown(make: Callable[[], List[Built]]) -> Callable[[], List[Built]]:
+    """The same points with the bounded WGAN loss (a critic score beyond 1e6 on real data raises)."""
+    return lambda: [(data, BoundedWGAN(), point) for data, _, point in make()]
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan_sn"])
+def test_a_point_whose_loss_raises_inside_a_group_fails_alone_and_the_others_stay_bit_identical(arch):
+    """Point 2's critic blows up before iteration 6 and the loss raises in the group's batched step: point 2 alone is
+    recorded failed with that error after its 5 iterations; the others train on, every tensor and every logged loss
+    equal to the clean group's, bit for bit (float64). With DCGAN + spectral norm, the failed step's forward pass had
+    advanced every point's power iteration: put back before the step is computed again."""
+    if arch == "mlp":
+        make = blown(
+            lambda: [
+                built([*TOY, f"optim.lr={lr}", f"constraint.gp.weight={w}", f"seed={s}"]) for lr, w, s in WGAN_GP_GRID
+            ]
+        )
+    else:
+        make = blown(lambda: [dcgan_point(0, 2e-4), dcgan_point(1, 2e-4), dcgan_point(0, 1e-3), dcgan_point(2, 1e-4)])
+    train = dict(iters=10, batch_size=8, n_critic=2)
+    clean, clean_curves = fit(make(), fused=True, **train)
+    poisoned, poisoned_curves = fit(make(), fused=True, callbacks=[[], [], [BlowUp(at=6)], []], **train)
+    module = poisoned[0]
+    statuses = [(p.status, p.ended_at) for p in module.health.points]
+    assert statuses == [("ok", 10), ("ok", 10), ("failed", 5), ("ok", 10)]
+    assert module.health.points[2].error == "FloatingPointError: critic scores beyond 1e+06"
+    assert "critic_loss" in (module.health.points[2].traceback or "")  # its own traceback, from its own probe
+    for k in (0, 1, 3):
+        a, b = point_state(clean[0].stack.points[k]), point_state(module.stack.points[k])
+        assert all(torch.equal(a[key], b[key]) for key in a), f"point {k} changed"
+        assert poisoned_curves[k].rows == clean_curves[k].rows
+    assert [step for step, _ in poisoned_curves[2].rows] == [1, 2, 3, 4, 5]
+
+
+def test_an_error_every_point_raises_fails_every_point_with_it():
+    """Not one point's error: the group's. Each point is recorded failed with it; nothing is left training."""
+
+    def make() -> List[Built]:
+        return blown(lambda: [built([*TOY, f"seed={s}"]) for s in range(3)])()
+
+    modules, _ = fit(make(), fused=True, iters=6, batch_size=8, n_critic=1, callbacks=[[BlowUp(at=3)]] * 3)
+    assert [(p.status, p.ended_at) for p in modules[0].health.points] == [("failed", 2)] * 3
+    assert {p.error for p in modules[0].health.points} == {"FloatingPointError: critic scores beyond 1e+06"}

@@ -18,13 +18,14 @@ import torch
 from gansweep.callbacks.image_evaluation import InceptionEvaluation
 from gansweep.constraints.gradient_penalty import GradientPenalty
 from gansweep.losses.wgan import WGANLoss
+from gansweep.model.points import GANPoint
 from gansweep.models.dcgan import build_dcgan
-from gansweep.module import GANModule, GANPoint
-from gansweep.train import objective
+from gansweep.record import objective
 from tests.conftest import cli_env, run_cli
 from tests.fake_data import write_dataset_root
 from tests.fake_inception import write_fake_inception
-from tests.test_image_training import ADAM, InMemory, trainer
+from tests.helpers import fit_points
+from tests.test_image_training import ADAM, InMemory
 
 TINY = ["arch=dcgan", "arch.dim=16", "train.iters=4", "train.n_critic=1", "train.batch_size=16", "logger=csv"]
 CIFAR = {"_target_": "gansweep.data.cifar10.CIFAR10DataModule"}
@@ -112,18 +113,15 @@ def test_evaluating_during_training_does_not_change_training(tmp_path):
     finals, evaluations = [], []
     for every in (None, 1):
         torch.manual_seed(0)
-        module = GANModule(
-            GANPoint(build_dcgan((3, 32, 32), dim=8), [GradientPenalty(10.0)], (ADAM, ADAM)), WGANLoss(), log_every=1
-        )
+        point = GANPoint(build_dcgan((3, 32, 32), dim=8), [GradientPenalty(10.0)], (ADAM, ADAM))
         data = InMemory(
             torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
         )
-        data.configure_batches(batch_size=8, per_step=2, steps=3)
         evaluation = InceptionEvaluation(
             inception_weights=str(weights), num_samples=16, every=every, batch_size=8, num_real=32, cache_dir=None
         )
-        trainer(callbacks=[evaluation]).fit(module, datamodule=data)
-        finals.append(module.generator.state_dict())
+        fit_points([(data, point)], WGANLoss(), iters=3, batch_size=8, n_critic=2, callbacks=[[evaluation]])
+        finals.append(point.networks.generator.state_dict())
         evaluations.append(evaluation)
     assert finals[0].keys() == finals[1].keys()
     assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])

@@ -10,7 +10,6 @@ from typing import List, Tuple
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
 import torch
 from PIL import Image
 from torch import Tensor, nn
@@ -20,12 +19,14 @@ from gansweep.callbacks.samples import Samples
 from gansweep.data.images import DeviceBatches, ImageDataModule, MissingDataError
 from gansweep.losses.nsgan import NSGANLoss
 from gansweep.losses.wgan import WGANLoss
+from gansweep.model.module import GANModule
+from gansweep.model.points import GANPoint
 from gansweep.models.base import GANNetworks
 from gansweep.models.mlp import build_mlp
-from gansweep.module import GANModule, GANPoint
 from gansweep.plots import save_image_grid
 from tests.conftest import run_cli
 from tests.fake_data import cifar_batches, write_cifar_folder
+from tests.helpers import fit_points
 
 SHAPE = (3, 8, 8)
 ADAM = partial(torch.optim.Adam, lr=1e-4, betas=(0.5, 0.9))
@@ -55,18 +56,6 @@ class InMemory(ImageDataModule):
 
 def images(n: int = 80, seed: int = 0) -> Tensor:
     return torch.randint(0, 256, (n, *SHAPE), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
-
-
-def trainer(**kwargs) -> pl.Trainer:
-    return pl.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        accelerator="cpu",
-        **kwargs,
-    )
 
 
 def test_device_batches_are_epochs_of_permutations():
@@ -140,26 +129,23 @@ class BatchNormCritic(nn.Module):
 def test_a_batch_norm_critic_scores_real_and_fake_in_separate_passes():
     mlp = build_mlp(SHAPE, z_dim=8, hidden=16, depth=1)
     critic = BatchNormCritic()
-    module = GANModule(GANPoint(GANNetworks(mlp.generator, critic, 8), [], (ADAM, ADAM)), NSGANLoss(), log_every=1)
-    dm = InMemory(images())
-    dm.configure_batches(batch_size=8, per_step=1, steps=2)
-    trainer(max_steps=-1).fit(module, datamodule=dm)
-    assert module.critic_has_batch_norm and set(critic.calls) == {8}  # never 16 = real + fake together
+    point = GANPoint(GANNetworks(mlp.generator, critic, 8), [], (ADAM, ADAM))
+    module = fit_points([(InMemory(images()), point)], NSGANLoss(), iters=2, batch_size=8)
+    assert module.stack.critic_has_batch_norm and set(critic.calls) == {8}  # never 16 = real + fake together
 
 
 def test_a_critic_without_batch_norm_keeps_one_pass():
     module = GANModule(GANPoint(build_mlp(SHAPE, z_dim=8, hidden=16), [], (ADAM, ADAM)), WGANLoss())
-    assert not module.critic_has_batch_norm
+    assert not module.stack.critic_has_batch_norm
 
 
 def test_divergence_is_read_every_log_interval_with_its_first_iteration(tmp_path):
     huge = partial(torch.optim.SGD, lr=1e30)
-    module = GANModule(GANPoint(build_mlp(SHAPE, z_dim=8, hidden=16), [], (huge, huge)), WGANLoss(), log_every=4)
-    dm = InMemory(images())
-    dm.configure_batches(batch_size=8, per_step=1, steps=40)
-    trainer().fit(module, datamodule=dm)
-    assert module.diverged_at is not None and module.diverged_at <= module.g_iters
-    assert module.g_iters % 4 == 0 and module.g_iters - module.diverged_at < 4  # stopped at the next read
+    point = GANPoint(build_mlp(SHAPE, z_dim=8, hidden=16), [], (huge, huge))
+    module = fit_points([(InMemory(images()), point)], WGANLoss(), iters=40, batch_size=8, log_every=4)
+    (health,) = module.health.points
+    assert health.status == "diverged" and health.diverged_at is not None and health.ended_at == module.g_iters
+    assert module.g_iters % 4 == 0 and 0 <= module.g_iters - health.diverged_at < 4  # stopped at the next read
 
 
 def test_channels_last_runs_on_cpu_when_forced(tmp_path):
@@ -175,12 +161,9 @@ def test_channels_last_runs_on_cpu_when_forced(tmp_path):
             return (score, features) if return_features else score
 
     critic = ConvCritic()
-    module = GANModule(
-        GANPoint(GANNetworks(build_mlp(SHAPE, z_dim=8).generator, critic, 8), [], (ADAM, ADAM)), WGANLoss()
-    )
+    point = GANPoint(GANNetworks(build_mlp(SHAPE, z_dim=8).generator, critic, 8), [], (ADAM, ADAM))
     dm = InMemory(images())
-    dm.configure_batches(batch_size=8, per_step=1, steps=2)
-    trainer(callbacks=[DeviceSettings(tf32="auto", channels_last=True)]).fit(module, datamodule=dm)
+    module = fit_points([(dm, point)], WGANLoss(), iters=2, batch_size=8, channels_last=True)
     assert critic.conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert dm.channels_last and dm.images is not None and dm.images.is_contiguous(memory_format=torch.channels_last)
     assert module.g_iters == 2 and not torch.backends.cuda.matmul.allow_tf32  # auto: TF32 only on CUDA
@@ -203,11 +186,9 @@ def test_image_grid_places_each_image_in_its_cell(tmp_path):
 
 
 def test_samples_every_n_iterations_and_at_the_end_from_fixed_noise(tmp_path):
-    module = GANModule(GANPoint(build_mlp(SHAPE, z_dim=8, hidden=16), [], (ADAM, ADAM)), WGANLoss())
-    dm = InMemory(images())
-    dm.configure_batches(batch_size=8, per_step=1, steps=5)
+    point = GANPoint(build_mlp(SHAPE, z_dim=8, hidden=16), [], (ADAM, ADAM))
     samples = Samples(str(tmp_path), every=2, grid=3)
-    trainer(callbacks=[samples]).fit(module, datamodule=dm)
+    fit_points([(InMemory(images()), point)], WGANLoss(), iters=5, batch_size=8, callbacks=[[samples]])
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["iter_000002.png", "iter_000004.png"]
     final = np.asarray(Image.open(tmp_path / "samples.png"))
     assert final.shape == (3 * 10 + 2, 3 * 10 + 2, 3)  # 3x3 grid of 8x8 images, padding 2

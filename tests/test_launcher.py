@@ -8,12 +8,12 @@ from itertools import combinations
 
 import pytest
 
-from gansweep.sweep.gpus import parse_nvidia_smi, parse_visible_devices, visible_gpus
-from gansweep.sweep.leases import Leases
-from gansweep.sweep.outcome import describe_exit
-from gansweep.sweep.plan import plan_launch
-from gansweep.sweep.progress import Progress
-from gansweep.sweep.warm import gansweep_modules
+from gansweep.launch.gpus import parse_nvidia_smi, parse_visible_devices, visible_gpus
+from gansweep.launch.leases import Leases
+from gansweep.launch.outcome import describe_exit
+from gansweep.launch.plan import plan_launch
+from gansweep.launch.progress import Progress
+from gansweep.launch.warm import gansweep_modules
 from tests.conftest import REPO, cli_env, run_cli
 
 TINY = ["arch.hidden=16", "train.iters=1", "train.batch_size=32", "metrics.num_samples=200", "logger=none"]
@@ -98,13 +98,13 @@ def test_progress_counts_and_eta():
 
 def test_the_warm_parent_preloads_the_task_but_never_the_cli_entry_point():
     modules = gansweep_modules()
-    assert {"gansweep", "gansweep.train", "gansweep.module", "gansweep.sweep.child"} <= set(modules)
+    assert {"gansweep", "gansweep.run.task", "gansweep.model.module", "gansweep.launch.child"} <= set(modules)
     assert not any(m.endswith("__main__") for m in modules)
 
 
 def test_launching_imports_no_torch_in_the_parent():
     """The parent forks nothing itself, but a parent that imports torch pays seconds and risks a CUDA init."""
-    code = "import sys, gansweep.sweep.launch, hydra_plugins.gansweep_launcher.launcher; print('torch' in sys.modules)"
+    code = "import sys, gansweep.launch.local, hydra_plugins.gansweep_launcher.launcher; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), cwd=REPO)
     assert out.stdout.strip() == "False", out.stderr[-2000:]
 

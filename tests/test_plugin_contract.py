@@ -19,7 +19,7 @@ from gansweep.constraints.base import Constraint
 from gansweep.losses.base import CriticOutput, GANLoss
 from gansweep.models.mlp import build_mlp
 from gansweep.paths import conf_dir
-from gansweep.train import build_constraints
+from gansweep.run.build import build_constraints
 from tests.conftest import compose_config
 
 K, N, Z = 3, 8, 4

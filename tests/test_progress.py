@@ -4,7 +4,7 @@ import io
 from types import SimpleNamespace
 
 from gansweep.callbacks.progress import IterationProgress, wanted
-from gansweep.train import train
+from gansweep.run.task import train
 from tests.conftest import compose_config
 
 

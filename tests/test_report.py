@@ -12,10 +12,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import pytest
 from PIL import Image
 
-from gansweep.sweep.grid import read_grid
-from gansweep.sweep.records import write_record
-from gansweep.sweep.report import main, write_report
-from gansweep.sweep.report_data import Cell, ReportData, headline_metric, higher_is_better, load_report_data, rank
+from gansweep.grid import read_grid
+from gansweep.record import write_record
+from gansweep.report.data import Cell, ReportData, headline_metric, higher_is_better, load_report_data, rank
+from gansweep.report.write import main, write_report
 
 LR, W = "optim.lr", "constraint.gp.weight"
 MULTIRUN = """\

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gansweep.sweep.report import main
-from gansweep.sweep.results import sweep_command, write_results
+from gansweep.report.results import sweep_command, write_results
+from gansweep.report.write import main
 from tests.test_report import sweep  # noqa: F401  (the fixture)
 
 

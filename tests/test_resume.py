@@ -14,10 +14,12 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from gansweep.callbacks.checkpoint import STATE_KEY, RunCheckpoint
-from gansweep.sweep.relaunch import resume_command
-from gansweep.sweep.resume import FRESH, RESUME, SKIP, OtherPointError, plan_run
-from gansweep.train import cluster_plugins, train
+from gansweep.callbacks.checkpoint import RunCheckpoint
+from gansweep.launch.relaunch import resume_command
+from gansweep.record import STATE_KEY
+from gansweep.run.fit import cluster_plugins
+from gansweep.run.plan import FRESH, RESUME, SKIP, OtherPointError, plan_run
+from gansweep.run.task import train
 from tests.conftest import REPO, cli_env, compose_config
 
 TINY = ["arch.hidden=16", "train.batch_size=32", "train.n_critic=2", "metrics.num_samples=200"]

@@ -23,9 +23,9 @@ from hydra.core.utils import JobStatus
 from omegaconf import open_dict
 from submitit.core.utils import UncompletedJobError
 
-from gansweep.sweep.outcome import record_stamp
-from gansweep.sweep.records import read_record, write_record
-from gansweep.sweep.slurm import gather
+from gansweep.launch.outcome import record_stamp
+from gansweep.launch.slurm import gather
+from gansweep.record import read_record, write_record
 from tests.conftest import REPO, cli_env, compose_config, run_cli
 from tests.slurm_cluster import SlurmCluster, SlurmUnavailable
 

@@ -16,8 +16,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from gansweep.grid import expand
 from gansweep.paths import conf_dir, templates_dir
-from gansweep.sweep.grid import expand
 from tests.conftest import compose_config, run_cli
 from tests.fake_data import write_dataset_root
 
@@ -131,7 +131,7 @@ def template_args(template: str) -> List[str]:
 
 
 def first_axis_only(overrides: Sequence[str]) -> List[str]:
-    """KEY=FIRST for every swept key of `gansweep -m OVERRIDES` but the first (the grid as gansweep.sweep.grid reads
+    """KEY=FIRST for every swept key of `gansweep -m OVERRIDES` but the first (the grid as gansweep.grid reads
     it back: template params, then the command line)."""
     params = composed(*overrides)[2]
     grid = expand([*(f"{k}={v}" for k, v in params.items()), *overrides])

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from gansweep.constraints.spectral_norm import SpectralNorm
 from gansweep.constraints.weight_clip import WeightClip
-from gansweep.fusion.stacked import StackedNetwork
+from gansweep.model.stack import StackedNetwork
 from gansweep.paths import conf_dir
 
 K, N = 3, 4

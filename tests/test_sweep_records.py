@@ -5,8 +5,9 @@ import math
 
 import pytest
 
-from gansweep.sweep.records import read_records, write_record
-from gansweep.sweep.table import columns, render_markdown, status_counts, status_line, table_rows, varying_overrides
+from gansweep.grid import varying_overrides
+from gansweep.record import read_records, write_record
+from gansweep.report.table import columns, render_markdown, status_counts, status_line, table_rows
 
 
 def record(status, overrides, **metrics):
@@ -33,8 +34,8 @@ def test_table_shows_grid_axes_and_missing_metrics(tmp_path):
         record("ok", ["loss=wgan", "seed=0"], modes_covered=8, n_modes=8, hq_pct=20.0, energy_distance=0.01),
         record("failed", ["loss=wgan", "seed=1"]),
     ]
-    assert varying_overrides(recs) == ["seed=0", "seed=1"]
-    assert varying_overrides(recs[:1]) == ["loss=wgan seed=0"]
+    assert varying_overrides([r["overrides"] for r in recs]) == ["seed=0", "seed=1"]
+    assert varying_overrides([recs[0]["overrides"]]) == ["loss=wgan seed=0"]
     ok, failed = table_rows(recs)
     assert (ok["modes_covered"], ok["hq_pct"], ok["energy_distance"]) == ("8/8", "20.0", "0.0100")
     assert (failed["status"], failed["modes_covered"], failed["energy_distance"]) == ("failed", "-", "-")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gansweep.train import train
+from gansweep.run.task import train
 from tests.conftest import compose_config
 
 EXPERIMENTS = ["wgan_gp", "wgan", "bolt", "lgan", "bures", "alt_bures", "nsgan", "hinge"]

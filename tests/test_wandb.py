@@ -10,7 +10,7 @@ import pytest
 from gansweep.loggers import wandb_run
 from gansweep.loggers.identity import choice_tags, point_name, sweep_group
 from gansweep.loggers.wandb_run import MAX_TAG, WandbRunLogger, resolve_mode
-from gansweep.train import train
+from gansweep.run.task import train
 from tests.conftest import compose_config, run_cli
 from tests.wandb_files import offline_runs, read_run
 

@@ -15,9 +15,9 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from gansweep import rng
 from gansweep.callbacks.stop import Interrupted
+from gansweep.record import CHECKPOINT, STATE_KEY
 
-CHECKPOINT_FILE = "last.ckpt"
-STATE_KEY = "gansweep"  # our part of the checkpoint: g_iters, the global RNG states, the run's overrides
+CHECKPOINT_FILE = CHECKPOINT.name
 
 
 class RunCheckpoint(pl.Callback):

@@ -1,38 +1,46 @@
-"""Puts a run's checkpoint back before its first resumed generator iteration."""
+"""Puts the points' checkpoints back before their first resumed generator iteration."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import pytorch_lightning as pl
 
 from gansweep import rng
-from gansweep.callbacks.checkpoint import STATE_KEY
+from gansweep.callbacks.points import PointRun
+from gansweep.model.point_state import force_foreach, load_training_states
+from gansweep.record import STATE_KEY, checkpoint_iteration
 
 
-class RestoreTraining(pl.Callback):
-    """The first callback of a resumed run. At on_train_start (optimizers and schedulers exist, nothing has drawn a
-    random number since, the first batch is not transferred yet) it restores networks, EMA, optimizers, schedulers,
-    callback states (the latest evaluation), g_iters and every global RNG state. Lightning's own `ckpt_path`
-    restore is not used: it would also restore its loop counters, which count optimizer steps and a different
-    epoch length, while the resumed fit runs the remaining generator iterations as a fresh epoch."""
+class Restore(pl.Callback):
+    """The first callback of a resumed fit, over each point's own checkpoint (all at one generator iteration). At
+    on_train_start (optimizers and schedulers exist, nothing has drawn a random number since, the first batch is not
+    transferred yet) it restores each point's networks, EMA and callback states (its latest evaluation), the group's
+    optimizers and schedulers from the points' states, g_iters and every global RNG state (the first point's: a
+    group's points were checkpointed together). Lightning's own `ckpt_path` restore is not used: it would also
+    restore its loop counters, which count optimizer steps, while the resumed fit runs the remaining generator
+    iterations as a fresh epoch."""
 
-    def __init__(self, checkpoint: Dict[str, Any]) -> None:
-        self.checkpoint: Optional[Dict[str, Any]] = checkpoint
+    def __init__(self, checkpoints: Sequence[Dict[str, Any]], runs: Sequence[PointRun]) -> None:
+        starts = {checkpoint_iteration(checkpoint) for checkpoint in checkpoints}
+        if len(starts) != 1 or len(checkpoints) != len(runs):
+            raise ValueError(f"a fit resumes every point from one generator iteration, got {sorted(starts)}")
+        self.checkpoints: Optional[List[Dict[str, Any]]] = list(checkpoints)
+        self.runs = list(runs)
 
     def on_train_start(self, trainer: pl.Trainer, module: Any) -> None:
-        checkpoint = self.checkpoint
-        assert checkpoint is not None, "a run is restored once"
-        module.load_state_dict(checkpoint["state_dict"])
-        for optimizer, state in zip(trainer.optimizers, checkpoint["optimizer_states"], strict=True):
-            optimizer.load_state_dict(state)
+        checkpoints = self.checkpoints
+        assert checkpoints is not None, "a fit is restored once"
+        for run, checkpoint in zip(self.runs, checkpoints, strict=True):
+            run.view.load_state_dict(checkpoint["state_dict"])
+            saved = checkpoint.get("callbacks", {})
+            for callback in run.callbacks:
+                if callback.state_key in saved:
+                    callback.load_state_dict(saved[callback.state_key])
         schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
-        for scheduler, state in zip(schedulers, checkpoint.get("lr_schedulers", []), strict=True):
-            scheduler.load_state_dict(state)
-        saved = checkpoint.get("callbacks", {})
-        for callback in trainer.callbacks:  # type: ignore[attr-defined]
-            if callback.state_key in saved:
-                callback.load_state_dict(saved[callback.state_key])
-        module.g_iters = checkpoint[STATE_KEY]["g_iters"]
-        rng.restore(checkpoint[STATE_KEY]["rng"])
-        self.checkpoint = None  # the weights are in the networks now; free the copy
+        load_training_states(trainer.optimizers, schedulers, checkpoints)
+        if len(checkpoints) > 1:
+            force_foreach(trainer.optimizers)  # the saved groups say `foreach` unset, as alone
+        module.g_iters = checkpoint_iteration(checkpoints[0])
+        rng.restore(checkpoints[0][STATE_KEY]["rng"])
+        self.checkpoints = None  # the weights are in the networks now; free the copies

@@ -19,8 +19,9 @@ class Constraint:
     indexing points and samples; a penalty reduces over N only and returns [*points], a scalar for one run. Its
     random numbers come from `noise` (each point's own stream, gansweep.noise) when given.
 
-    A fused group builds one instance per point (prepare runs on that point's critic), then `fuse` makes the one the
-    group's training uses: by default the points' instances must be equal; per-point hyperparameters override it.
+    A model builds one instance per point: prepare and after_critic_step run each point's own instance on its own
+    critic; `fuse` makes the one instance whose penalty serves every point of a group (the points' instances must be
+    equal but for `fusible` attributes, which a penalty with per-point hyperparameters makes per point).
     """
 
     #: attributes that may differ between the points of a fused group (fuse makes them per point)
@@ -28,8 +29,8 @@ class Constraint:
 
     @classmethod
     def fuse(cls, per_point: Sequence["Constraint"]) -> "Constraint":
-        """The group's constraint from each point's: the first, once every attribute but the fusible ones is
-        checked equal. Subclasses with fusible attributes make them per point."""
+        """The group's constraint from each point's (one point's is itself): the first, once every attribute but the
+        fusible ones is checked equal. Penalties with fusible attributes make them per point."""
         first = per_point[0]
         kept = {k: v for k, v in vars(first).items() if k not in cls.fusible}
         for other in per_point[1:]:
@@ -57,4 +58,4 @@ class Constraint:
         return None
 
     def after_critic_step(self, critic: nn.Module) -> None:
-        """Called after every critic optimizer step (e.g. weight clipping)."""
+        """Called after every critic optimizer step, on the point's own critic (e.g. weight clipping)."""

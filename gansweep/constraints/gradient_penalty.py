@@ -48,7 +48,9 @@ class _InterpolatePenalty(Constraint):
 
     @classmethod
     def fuse(cls, per_point: Sequence[Constraint]) -> Constraint:
-        """One penalty whose weight is [K], point k's lambda in row k."""
+        """One penalty whose weight is [K], point k's lambda in row k (one point's penalty is itself)."""
+        if len(per_point) == 1:
+            return per_point[0]
         fused = copy.copy(super().fuse(per_point))
         fused.weight = torch.tensor([float(p.weight) for p in per_point], dtype=torch.float64)  # type: ignore[attr-defined]
         return fused

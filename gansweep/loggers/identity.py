@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from gansweep.sweep.grid import read_grid, swept_values
-from gansweep.sweep.records import DERIVED_CHOICES
+from gansweep.grid import read_grid, swept_values
+from gansweep.record import DERIVED_CHOICES
 
 TAGGED_CHOICES = ("experiment", "loss", "constraint", "dataset", "arch", "metrics")
 _TIMESTAMP = re.compile(r"^[\d_.:-]+$")  # Hydra's default sweep folders: multirun/2026-11-29/10-00-00

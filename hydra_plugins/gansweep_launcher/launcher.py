@@ -1,4 +1,4 @@
-"""Adapts Hydra's Launcher interface to `gansweep.sweep.launch`; nothing heavy is imported until a sweep launches."""
+"""Adapts Hydra's Launcher interface to `gansweep.launch.local`; nothing heavy is imported until a sweep launches."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class GansweepLauncher(Launcher):
         self.hydra_context = hydra_context
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from gansweep.sweep.launch import launch
+        from gansweep.launch.local import launch
 
         assert self.config is not None and self.task_function is not None and self.hydra_context is not None
         return launch(

@@ -1,4 +1,4 @@
-"""`hydra/launcher=slurm`: hydra-submitit-launcher's SLURM launcher whose launch is gansweep.sweep.slurm's (every
+"""`hydra/launcher=slurm`: hydra-submitit-launcher's SLURM launcher whose launch is gansweep.launch.slurm's (every
 point answered for, even one whose job died). Without hydra-submitit-launcher installed, choosing it fails at once
 with the install command."""
 
@@ -31,7 +31,7 @@ else:
         """Submits and requeues as hydra-submitit-launcher does; gathers results point by point."""
 
         def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-            from gansweep.sweep.slurm import launch_array
+            from gansweep.launch.slurm import launch_array
 
             assert self.config is not None and self.hydra_context is not None
             return launch_array(self, self.params, self.hydra_context, self.config, job_overrides, initial_job_idx)

@@ -1,0 +1,50 @@
+"""Hydra-job helpers written once: a point's composed config (hydra node included) made current, split into the task's
+config, and its run folder, as hydra.core.utils.run_job does them for one job."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+from pathlib import Path
+from typing import Iterator, Optional
+
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+
+@contextlib.contextmanager
+def hydra_config(config: Optional[DictConfig]) -> Iterator[None]:
+    """The point's Hydra config current (`${hydra:...}` reads its run folder), as run_job sets it; None: the one
+    that is current already (a task Hydra started itself)."""
+    if config is None:
+        yield
+        return
+    from hydra.core.hydra_config import HydraConfig
+
+    saved = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(config)
+    try:
+        yield
+    finally:
+        HydraConfig.instance().cfg = saved
+
+
+def task_config(config: DictConfig) -> DictConfig:
+    """The config a task receives: the point's, without the hydra node."""
+    task = copy.deepcopy(config)
+    with read_write(task), open_dict(task):
+        del task["hydra"]
+    return task
+
+
+def output_dir(config: DictConfig) -> Path:
+    """The run folder run_job gives the point (hydra.runtime.output_dir, set when the point was composed)."""
+    return Path(str(config.hydra.runtime.output_dir))
+
+
+def sweep_output_dir(config: DictConfig) -> Path:
+    """hydra.sweep.dir / hydra.sweep.subdir resolved with the point's config current, absolute, as run_job does."""
+    with hydra_config(config):
+        sweep_dir = str(OmegaConf.select(config, "hydra.sweep.dir"))
+        subdir = str(OmegaConf.select(config, "hydra.sweep.subdir"))
+    return Path(os.path.abspath(os.path.join(sweep_dir, subdir)))

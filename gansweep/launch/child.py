@@ -1,0 +1,169 @@
+"""What runs inside a point's own process: capture its output, take its GPU lease, then Hydra's run_job.
+
+The process is forked from a warm forkserver that has imported torch and Lightning but never initialised CUDA,
+so setting CUDA_VISIBLE_DEVICES here, before the task runs, decides which GPU the point sees.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import io
+import os
+import pickle
+import sys
+import traceback
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, List, Optional, Tuple, Union
+
+from omegaconf import DictConfig
+
+CONSOLE_LOG = "console.log"  # the point's raw stdout and stderr, kept even when it dies hard
+
+
+@dataclass(frozen=True)
+class PointSpec:
+    """One grid point as the parent prepared it; `lease` is filled in by the pool when a slot is free."""
+
+    num: int  # hydra.job.num
+    config: DictConfig  # the point's composed config, hydra node included
+    run_dir: str  # absolute; the parent has created it
+    record_stamp: Optional[Tuple[int, int]]  # metrics.json (inode, mtime) before the point ran; None if absent
+    context: bytes  # pickled (HydraContext, task function, Hydra's singletons), the same for every point
+    cwd: str  # the launching process's working directory
+    concurrency: int  # points running at once: each takes that share of torch's CPU threads
+    lease: Optional[str] = None  # CUDA_VISIBLE_DEVICES for this point; None leaves it as it is
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """A fused group (gansweep.fusion): its points as the parent prepared them, trained in one process on one lease;
+    the process's output goes to the first point's console.log."""
+
+    points: Tuple[PointSpec, ...]
+    lease: Optional[str] = None
+    log_start: int = 0  # the first point's console.log size before this attempt: what the others receive follows it
+
+    @property
+    def num(self) -> int:
+        return self.points[0].num
+
+    @property
+    def run_dir(self) -> str:
+        return self.points[0].run_dir
+
+    @property
+    def cwd(self) -> str:
+        return self.points[0].cwd
+
+    @property
+    def concurrency(self) -> int:
+        return self.points[0].concurrency
+
+
+Spec = Union[PointSpec, GroupSpec]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What the parent needs of the point's JobReturn; it has the point's configs already and adds them back."""
+
+    status: Any  # hydra.core.utils.JobStatus
+    value: Any  # the task's return value, or the exception it raised
+    task_name: Optional[str]
+    working_dir: Optional[str]
+
+
+def run_point(spec: Spec, conn: Connection) -> None:
+    """Process entry: send ("result", JobResult), for a group ("results", [JobResult per point]), or ("error", text)
+    back through `conn`, then exit at once."""
+    _capture_streams(Path(spec.run_dir) / CONSOLE_LOG)
+    faulthandler.enable()  # a segfault's Python stack goes to console.log too
+    os.chdir(spec.cwd)
+    if spec.lease is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = spec.lease
+    _share_cpu_threads(spec.concurrency)
+    code = 0
+    try:
+        message: Tuple[str, Any] = (
+            ("results", _run_group(spec)) if isinstance(spec, GroupSpec) else ("result", _run_job(spec))
+        )
+    except BaseException as err:  # whatever stops the task (SystemExit too) is reported, then the process exits
+        traceback.print_exc()
+        message, code = ("error", f"{type(err).__name__}: {err}"), 1
+    _send(conn, message)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Exit without waiting for threads a library may have left running: the result is sent, the lease must free.
+    os._exit(code)
+
+
+def _restore_context(context: bytes) -> Tuple[Any, Any]:
+    """(HydraContext, task function) from the parent, with Hydra's resolvers and singletons set up again."""
+    from hydra.core.singleton import Singleton
+    from hydra.core.utils import setup_globals
+
+    hydra_context, task_function, instances = pickle.loads(context)
+    setup_globals()  # Hydra's resolvers; ones an app registers outside an imported module are not carried over
+    state = Singleton.get_state()
+    state["instances"] = instances
+    Singleton.set_state(state)
+    return hydra_context, task_function
+
+
+def _run_job(spec: PointSpec) -> JobResult:
+    from hydra.core.utils import run_job
+
+    hydra_context, task_function = _restore_context(spec.context)
+    ret = run_job(
+        hydra_context=hydra_context,
+        task_function=task_function,
+        config=spec.config,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
+    return JobResult(ret.status, ret._return_value, ret.task_name, ret.working_dir)
+
+
+def _run_group(spec: GroupSpec) -> List[JobResult]:
+    from gansweep.run.jobs import run_group_jobs
+
+    hydra_context, task_function = _restore_context(spec.points[0].context)
+    returns = run_group_jobs(hydra_context, task_function, [point.config for point in spec.points])
+    return [JobResult(ret.status, ret._return_value, ret.task_name, ret.working_dir) for ret in returns]
+
+
+def _capture_streams(path: Path) -> None:
+    """File descriptors 1 and 2 (Python, C libraries, faulthandler) append to `path`, line by line."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
+
+
+def _share_cpu_threads(concurrency: int) -> None:
+    """Points running side by side split torch's CPU threads instead of each taking every core."""
+    torch = sys.modules.get("torch")
+    if concurrency > 1 and torch is not None:
+        torch.set_num_threads(max(1, torch.get_num_threads() // concurrency))
+
+
+def _send(conn: Connection, message: Tuple[str, Any]) -> None:
+    """Send the message; a return value or exception that cannot be pickled goes back as text instead."""
+    try:
+        conn.send(message)
+        return
+    except Exception:  # pickling fails before anything is written, so the message can be sent again
+        pass
+    kind, payload = message
+    if isinstance(payload, JobResult):
+        value = payload.value
+        text = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else repr(value)
+        payload = replace(payload, value=RuntimeError(text) if isinstance(value, BaseException) else text)
+    conn.send((kind, payload))

@@ -1,0 +1,164 @@
+"""The LightningModule that trains K >= 1 points (a run is the group of one): it holds the parts (gansweep.model.stack,
+steps, health, sampling) and calls them once per training_step, which is one GENERATOR iteration."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from gansweep.config import UpdateScheme
+from gansweep.losses.base import GANLoss
+from gansweep.model.health import DIVERGED, OK, TRAINING, Health
+from gansweep.model.isolation import Isolation
+from gansweep.model.point_state import force_foreach
+from gansweep.model.points import GANPoint
+from gansweep.model.sampling import Sampler
+from gansweep.model.stack import GANStack
+from gansweep.model.steps import Steps, begin_iteration, generator_iteration
+from gansweep.model.view import PointView
+from gansweep.noise import PointNoise
+from gansweep.optim import SchedulerFactory, one_optimizer
+
+UPDATES = tuple(scheme.value for scheme in UpdateScheme)  # train.update's choices
+
+
+class GANModule(pl.LightningModule):
+    """One training_step is one generator iteration: n_critic critic steps, each on its own real batch and fresh z,
+    then one generator step; the batch holds those real batches, [per_step, K, N, ...].
+
+    Every random number comes from the point's own stream and every loss is per point, so point k trains exactly
+    as it would alone. Nothing waits for the device between log intervals: divergence is flagged on the device and
+    read every `log_every` generator iterations (and at the last one). A point that diverges, or whose own values
+    make a step raise, leaves training (health.py, isolation.py); the others go on; the fit stops when none is left.
+    """
+
+    def __init__(
+        self,
+        points: Union[GANPoint, Sequence[GANPoint]],
+        loss: GANLoss,
+        scheduler: Optional[SchedulerFactory] = None,
+        generator_batch_size: Optional[int] = None,
+        log_every: int = 50,
+        update: str = "alternating",
+    ) -> None:
+        """scheduler: one per optimizer (each point's group decays alike), or None; update: "alternating" (n_critic
+        critic steps, then a generator step against the updated critic) or "simultaneous" (the last critic step and
+        the generator step from the gradients of one forward pass: Bures GAN's train_step)."""
+        super().__init__()
+        if update not in UPDATES:
+            raise ValueError(f"train.update={update!r} is not an option; choose one of {', '.join(UPDATES)}")
+        self.automatic_optimization = False
+        self.stack = GANStack([points] if isinstance(points, GANPoint) else list(points))
+        self.n_points = len(self.stack.points)
+        self.loss, self.update, self.scheduler_factory = loss, update, scheduler
+        self.log_every = log_every
+        self.health = Health(self.n_points)
+        self.sampler = Sampler(self.stack)
+        noise = PointNoise([p.seed for p in self.stack.points], fused=True)  # training: z and interpolation epsilon
+        self.steps = Steps(self.stack, loss, noise, generator_batch_size)
+        self.steps.run = Isolation(self.stack, noise, self._failed)
+        self.point_curves: List[Dict[str, float]] = [{} for _ in range(self.n_points)]  # the last logged train/*
+        self.point_loggers: List[Sequence[Any]] = [() for _ in range(self.n_points)]
+        self.g_iters = 0  # a resumed run starts at its checkpoint's count (gansweep.callbacks.restore)
+        self.last_iteration = 0  # the generator iteration this fit ends at, set when training starts
+
+    # -- the run's clock (gansweep.model.view.RunClock) and its points' views ----------------------------------------
+    @property
+    def latest_curves(self) -> Dict[str, float]:
+        """The first training point's latest curves (the progress bar's)."""
+        training = self.health.training()
+        return self.point_curves[training[0] if training else 0]
+
+    def view(self, k: int) -> PointView:
+        return PointView(self, k)
+
+    # -- optimizers --------------------------------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        """One generator and one critic optimizer, each with one parameter group per point."""
+        specs = self.stack.points
+        opt_g = one_optimizer([p.optimizers[0](p.networks.generator.parameters()) for p in specs])
+        opt_d = one_optimizer([p.optimizers[1](p.networks.critic.parameters()) for p in specs])
+        if self.n_points > 1:
+            force_foreach([opt_g, opt_d])
+        if self.scheduler_factory is not None:
+            return [opt_g, opt_d], [self.scheduler_factory(opt_g), self.scheduler_factory(opt_d)]
+        return [opt_g, opt_d]
+
+    # -- training ----------------------------------------------------------------------------------------------------
+    def on_train_start(self) -> None:
+        """The fit runs the data module's items from g_iters on: one generator iteration each."""
+        self.last_iteration = self.g_iters + int(self.trainer.num_training_batches)
+        self.steps.backward, self.steps.dtype = self.manual_backward, self.dtype  # type: ignore[assignment]
+
+    def training_step(self, batch: Tensor, batch_idx: int) -> None:
+        opt_g, opt_d = _as_list(self.optimizers())
+        begin_iteration(self.steps, self.g_iters, batch, self.update, self.device)
+        training = self.health.training()  # a point that diverges now logs this iteration, its last
+        logs = generator_iteration(self.steps, opt_g, opt_d, list(batch.unbind(0)), self.update)
+        for scheduler in _as_list(self.lr_schedulers()):
+            scheduler.step()
+        self.g_iters += 1
+        self.health.watch(torch.stack([value.reshape(self.n_points) for value in logs.values()]), self.g_iters)
+        if self.g_iters % self.log_every == 0 or self.g_iters >= self.last_iteration:
+            self.read_health()
+            self._log_curves(logs, [k for k in training if self.health.points[k].status in (TRAINING, DIVERGED)])
+
+    def read_health(self) -> None:
+        """Reads the divergence flags (a host synchronisation: once per log interval, and before a checkpoint); a
+        diverged point leaves training at this iteration, and the fit stops when no point is left."""
+        out = self.health.read(self.g_iters)
+        if out:
+            self._leave(out)
+
+    def _failed(self, culprits: Dict[int, Tuple[BaseException, str]]) -> None:
+        """Points whose own values made a step raise (gansweep.model.isolation): failed, unless they had diverged."""
+        self.health.read(self.g_iters)
+        for k, (error, trace) in culprits.items():
+            if self.health.points[k].status == TRAINING:
+                self.health.fail(k, error, trace, self.g_iters)
+        self._leave(list(culprits))
+
+    def fail_point(self, k: int, error: BaseException) -> None:
+        """Point k's own callbacks raised: it leaves training, recorded failed; the others go on."""
+        self.health.fail(k, error, traceback.format_exc(), self.g_iters)
+        self._leave([k])
+
+    def finish_point(self, k: int) -> None:
+        """Point k's run ended as a finished one (its budget, or its callbacks stopped it)."""
+        self.health.end(k, OK, self.g_iters)
+        self._leave([k])
+
+    def _leave(self, out: Sequence[int]) -> None:
+        self.stack.route_out(out)
+        if not self.health.any_training() and self._trainer is not None:
+            self.trainer.should_stop = True
+
+    def _log_curves(self, logs: Dict[str, Tensor], points: Sequence[int]) -> None:
+        """Each listed point's values to its own loggers, step = generator iterations (Lightning's global step counts
+        every optimizer step); kept in `point_curves` for the progress bar and the views."""
+        values = {f"train/{name}": value.reshape(self.n_points).tolist() for name, value in logs.items()}
+        for k in points:
+            curves = {name: row[k] for name, row in values.items()}
+            grad_norm = _grad_norm(self.stack.points[k].networks.critic)
+            if grad_norm is not None:  # still the last critic step's gradients: the generator step leaves them
+                curves["train/critic_grad_norm"] = grad_norm
+            self.point_curves[k] = curves
+            for logger in self.point_loggers[k]:
+                logger.log_metrics(curves, step=self.g_iters)
+
+
+def _grad_norm(network: torch.nn.Module) -> Optional[float]:
+    """The L2 norm of all of the network's gradients, None before any."""
+    grads = [p.grad.norm() for p in network.parameters() if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(grads))) if grads else None
+
+
+def _as_list(value: Any) -> List[Any]:
+    """Lightning returns one optimizer/scheduler bare, several as a list, none as None."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,208 @@
+"""The one run path, for K >= 1 points (a single run is the group of one): plan -> open -> build -> fit -> settle ->
+write. Each step is per point: a point whose folder belongs to another point, whose config fails to build, whose
+folder or logger cannot open, whose callbacks raise or whose own values make a step raise is recorded failed with its
+own error and leaves the group; the others train on. Every point keeps its own config.yaml, loggers, callbacks and
+metrics.json, and a finished point is skipped, an interrupted one resumed (gansweep.run.plan).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from traceback import format_exc
+from typing import Any, Dict, List, Optional, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from gansweep.hydra_job import hydra_config, output_dir, task_config
+from gansweep.record import checkpoint_iteration, new_record, objective, write_record
+from gansweep.run.plan import SKIP, Plan, plan_run, prepare
+from gansweep.signals import StopSignals, stop_requested
+
+log = logging.getLogger("gansweep")
+
+
+@dataclass
+class PointJob:
+    """A point as the run path takes it: its task config, its hydra node and run folder, and, when it is not the
+    Hydra config current already, its whole composed config (made current while the point's own steps run)."""
+
+    cfg: DictConfig
+    hydra: DictConfig
+    run_dir: Path
+    composed: Optional[DictConfig] = None
+    plan: Optional[Plan] = None
+    record: Dict[str, Any] = field(default_factory=dict)
+    loggers: List[Any] = field(default_factory=list)
+    error: Optional[BaseException] = None  # what failed it, raised again after its record in a single run
+
+    @classmethod
+    def of(cls, composed: DictConfig) -> "PointJob":
+        """A point as a launcher composed it (hydra node included)."""
+        return cls(task_config(composed), composed.hydra, output_dir(composed), composed)
+
+    def fail(self, err: BaseException, trace: Optional[str] = None) -> None:
+        """Record the point failed with `err` (inside its except block: the traceback is the current one)."""
+        self.error = err
+        self.record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=trace or format_exc())
+
+
+def train_group(configs: Sequence[DictConfig]) -> List[Any]:
+    """The points of one job (their composed configs, hydra node included): per point, its objective, or the exception
+    that kept it from being planned (a folder of another point, an unreadable checkpoint). Training errors never
+    escape: every point's metrics.json records what happened."""
+    return run_jobs([PointJob.of(config) for config in configs])
+
+
+def run_jobs(jobs: Sequence[PointJob], progress: bool = False, raise_failure: bool = False) -> List[Any]:
+    """Plan every point; train those to train, the points that start at one generator iteration together (fresh, or
+    resumed from their own checkpoints); a stop signal leaves the unstarted ones interrupted where they stood.
+    `raise_failure` (a single run): a failed point's error is raised once it is recorded."""
+    values: Dict[int, Any] = {}
+    todo: List[int] = []
+    for i, job in enumerate(jobs):
+        failed = getattr(job.cfg.resume.failed, "value", job.cfg.resume.failed)  # the FailedPolicy enum, or its name
+        try:
+            job.plan = plan_run(job.run_dir, list(job.hydra.overrides.task), str(failed), job.cfg.train.iters)
+        except Exception as err:  # this point only: its folder is left as it is
+            log.error("%s: %s", job.run_dir, err)
+            values[i] = err
+            continue
+        if job.plan.action == SKIP:
+            log.info("skipped: %s is %s", job.run_dir, job.plan.reason)
+            values[i] = objective(job.plan.record or {})
+        else:
+            log.info("%s: %s", job.run_dir, job.plan.reason)
+            prepare(job.run_dir, job.plan)
+            todo.append(i)
+    with StopSignals() as stop:
+        for start in sorted({_start(jobs[i]) for i in todo}):
+            members = [i for i in todo if _start(jobs[i]) == start]
+            train_points([jobs[i] for i in members], progress)
+            values.update((i, objective(jobs[i].record)) for i in members)
+            if stop_requested():  # the others stay unstarted, recorded so: running the sweep again trains them
+                for i in (i for i in todo if i not in values):
+                    values[i] = objective(_unstarted(jobs[i]))
+                break
+    stop.forward()
+    failure = next((jobs[i].error for i in todo if jobs[i].error is not None), None) if raise_failure else None
+    if failure is not None:
+        raise failure
+    return [values[i] for i in range(len(jobs))]
+
+
+def train_points(jobs: Sequence[PointJob], progress: bool = False) -> None:
+    """Open, build, fit, settle and write the points of one start iteration; each job's record says how it ended."""
+    start = time.perf_counter()
+    fits: List[Any] = []
+    for job in jobs:
+        with hydra_config(job.composed):  # its config.yaml, loggers and callbacks read `${hydra:...}` as its own
+            built = _build(job) if _open(job) else None
+        if built is not None:
+            fits.append((job, built))
+    for job in jobs if len(jobs) > 1 else ():
+        for logger in job.loggers:
+            if hasattr(logger, "alongside"):  # W&B: each point its own run, open at once in this process
+                logger.alongside = True
+    for subgroup in _fusible(fits):
+        _fit(subgroup, progress and len(fits) == 1)
+    for job in jobs:  # every record on disk first: closing W&B runs may take long
+        with hydra_config(job.composed):
+            write_point(job.run_dir, job.record, time.perf_counter() - start)
+    from gansweep.loggers.build import close_loggers
+
+    for k, job in enumerate(jobs):
+        close_loggers(job.loggers, job.record, finish_others=k == len(jobs) - 1)
+
+
+def _open(job: PointJob) -> bool:
+    """The point's record (failed until its fit says otherwise), config.yaml and loggers, first, so that a later
+    failure still has its W&B run; a failure here is recorded."""
+    from gansweep.loggers.build import build_loggers
+    from gansweep.loggers.identity import point_identity
+
+    checkpoint = job.plan.checkpoint if job.plan is not None else None
+    job.record = new_record(job.hydra, job.cfg.seed)
+    job.record["resumed_from"] = checkpoint_iteration(checkpoint) if checkpoint is not None else None
+    try:
+        (job.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(job.cfg, resolve=True))
+        job.loggers = build_loggers(job.cfg, lambda: point_identity(job.cfg, job.hydra))
+    except Exception as err:
+        job.fail(err)
+        return False
+    return True
+
+
+def _build(job: PointJob) -> Optional[Any]:
+    """The point's FitPoint and loss; a point whose config fails to build is recorded failed (the others go on)."""
+    from gansweep.run.build import build_point, point_callbacks
+    from gansweep.run.fit import FitPoint
+
+    try:
+        datamodule, loss, point = build_point(job.cfg)
+        callbacks = point_callbacks(job.cfg)
+    except Exception as err:
+        job.fail(err)
+        return None
+    checkpoint = job.plan.checkpoint if job.plan is not None else None
+    return FitPoint(point, datamodule, callbacks, job.loggers, checkpoint), loss
+
+
+def _fusible(fits: List[Any]) -> List[List[Any]]:
+    """The built points in groups that can share a fit (gansweep.run.fusion.fit_groups)."""
+    from gansweep.run.fusion import fit_groups
+
+    return [[fits[i] for i in group] for group in fit_groups([job.cfg for job, _ in fits])] if fits else []
+
+
+def _fit(subgroup: List[Any], progress: bool) -> None:
+    """One fit of the subgroup's points; each record receives its g_iters, metrics, protocol and status."""
+    from gansweep.callbacks.evaluation import collect_metrics, collect_protocols
+    from gansweep.run.build import module_options
+    from gansweep.run.fit import FitSettings, fit
+
+    lead = subgroup[0][0]
+    points = [built[0] for _, built in subgroup]
+    try:
+        with hydra_config(lead.composed):
+            settings = FitSettings.of(lead.cfg, str(lead.run_dir), progress)
+            options = module_options(lead.cfg)
+        module = fit(points, subgroup[0][1][1], options, settings)
+    except Exception as err:  # the fit could not start (a wrong train.* range, an option): every point fails with it
+        for job, _ in subgroup:
+            job.fail(err)
+        return
+    for k, (job, built) in enumerate(subgroup):
+        callbacks = built[0].callbacks
+        job.record.update(metrics=collect_metrics(callbacks), protocol=collect_protocols(callbacks))
+        health = module.health.points[k]
+        job.record.update(health.record_fields())
+        job.error = health.exception
+
+
+def write_point(run_dir: Path, record: Dict[str, Any], wall_time_s: float) -> None:
+    """Say how the point ended and write its metrics.json."""
+    if record["status"] == "diverged":
+        record["error"] = f"non-finite loss at generator iteration {record['diverged_at']}"
+        log.warning("run diverged: %s", record["error"])
+    elif record["status"] == "interrupted":
+        log.warning("run interrupted after generator iteration %d; run the same command to resume", record["g_iters"])
+    elif record["status"] == "failed":
+        log.error("run failed: %s", record["error"])
+    record["wall_time_s"] = round(wall_time_s, 3)
+    write_record(run_dir, record)
+    log.info("status=%s metrics=%s -> %s", record["status"], record["metrics"], run_dir / "metrics.json")
+
+
+def _unstarted(job: PointJob) -> Dict[str, Any]:
+    """The record of a point a stop signal kept from starting: interrupted where it stood."""
+    record = new_record(job.hydra, job.cfg.get("seed"))
+    record.update(status="interrupted", g_iters=_start(job), resumed_from=None)
+    write_record(job.run_dir, record)
+    return record
+
+
+def _start(job: PointJob) -> int:
+    return checkpoint_iteration(job.plan.checkpoint if job.plan is not None else None)

@@ -1,0 +1,35 @@
+"""The Hydra task: one grid point, run as the group of one on the one run path (gansweep.run.group). Heavy imports
+happen in there.
+
+Run again on its folder, the task skips a finished point and resumes an interrupted one (gansweep.run.plan), and a
+stop signal ends it cleanly between generator iterations (gansweep.signals), so every launcher gets resume and
+interruption.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+
+def train(cfg: DictConfig) -> float:
+    """Run one grid point. Whatever happens, metrics.json records it; in a multirun, errors never escape (a single run
+    raises a failure once it is recorded). A folder of another grid point is refused, untouched, with an error.
+
+    A folder that already holds a finished point is skipped (its recorded value returned, nothing touched); an
+    interrupted one resumes from its checkpoint. After a stop signal the run is checkpointed and recorded as
+    interrupted, then the process exits (gansweep.signals.StopSignals.forward)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from gansweep.callbacks.progress import wanted
+    from gansweep.run.group import PointJob, run_jobs
+
+    hydra_cfg = HydraConfig.get()
+    single = hydra_cfg.mode != RunMode.MULTIRUN
+    job = PointJob(cfg, hydra_cfg, Path(hydra_cfg.runtime.output_dir))  # type: ignore[arg-type]
+    (value,) = run_jobs([job], progress=wanted(multirun=not single), raise_failure=single)
+    if isinstance(value, Exception):  # the folder could not be planned: it holds another point, or a bad file
+        raise value
+    return float(value)
