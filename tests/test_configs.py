@@ -21,11 +21,12 @@ from tests.conftest import compose_config
 
 
 def options(group: str):
-    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+    """The group's options: its YAML files but _NAME.yaml, a piece the options share (dataset/_image.yaml)."""
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
 def test_every_group_has_options():
-    for group in ("dataset", "arch", "loss", "constraint", "optim", "logger", "callbacks", "metrics", "experiment"):
+    for group in "dataset arch loss constraint optim logger callbacks metrics protocol experiment".split():
         assert options(group), group
 
 
@@ -183,7 +184,9 @@ def test_image_experiments_carry_the_papers_hyperparameters():
 
 @pytest.mark.parametrize("dataset", ["cifar10", "celeba64", "lsun_bedroom64", "lsun_church64", "stacked_digits"])
 def test_bolt_and_wgan_gp_image_runs_differ_only_in_the_loss(dataset):
-    bolt, wgan = compose_config([f"experiment=bolt_{dataset}"]), compose_config([f"experiment=wgan_gp_{dataset}"])
+    bolt, wgan = (
+        compose_config(["protocol=bolt_images", f"dataset={dataset}", f"loss={loss}"]) for loss in ("bolt", "wgan")
+    )
     assert bolt.loss._target_.endswith("BOLTLoss") and wgan.loss._target_.endswith("WGANLoss")
     for key in ("dataset", "arch", "constraint", "optim", "train"):
         assert bolt[key] == wgan[key], key
@@ -213,14 +216,22 @@ def test_lgan_experiment_is_the_authors_default():
     assert compose_config(["experiment=lgan_cifar10"]).train.generator_batch_size == 128
 
 
-@pytest.mark.parametrize("experiment", ["bures", "alt_bures", "bures_synthetic", "alt_bures_synthetic"])
-def test_bures_experiments_train_as_the_authors(experiment):
+@pytest.mark.parametrize(
+    "run",
+    [
+        "experiment=bures",
+        "experiment=alt_bures",
+        "protocol=bures_synthetic loss=bures",
+        "protocol=bures_synthetic loss=alt_bures",
+    ],
+)
+def test_bures_experiments_train_as_the_authors(run):
     """Adam 1e-3 (0.5, 0.999), one simultaneous update per step, averaged critic terms, eps 1e-13, Keras init."""
-    cfg = compose_config([f"experiment={experiment}"])
-    assert optim_of([f"experiment={experiment}"]) == (1e-3, [0.5, 0.999])
+    cfg = compose_config(run.split())
+    assert optim_of(run.split()) == (1e-3, [0.5, 0.999])
     assert (cfg.train["update"], cfg.train.n_critic) == ("simultaneous", 1)
     assert (cfg.loss.critic_terms, cfg.loss.eps) == ("mean", 1e-13)
-    if "synthetic" in experiment:
+    if "synthetic" in run:
         assert (cfg.arch.init, cfg.train.iters, cfg.train.batch_size) == ("keras", 25_000, 256)
 
 
@@ -236,12 +247,16 @@ def test_bures_protocols_baselines():
     assert "eps" not in digits.loss  # the Bures term's settings reach Bures losses only
     bures = compose_config(["experiment=bures_stacked_digits"])
     assert (bures.loss.form, bures.loss.eps) == ("kernel", 1e-14)
+    for loss in ("bures", "alt_bures"):  # the protocol's Bures term comes with either Bures loss, from the command line
+        alt = compose_config(["protocol=bures_images", f"loss={loss}"])
+        assert (alt.loss.form, alt.loss.eps, alt.loss.critic_terms) == ("kernel", 1e-14, "mean")
+    assert "eps" not in compose_config(["protocol=bures_images", "loss=nsgan"]).loss
     assert compose_config(["experiment=nsgan"]).loss.critic_terms == "sum"  # Mimicry, StudioGAN
 
 
 def test_keras_init_is_glorot_uniform_with_zero_biases():
     """Keras' glorot_uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)); Linear(256, 128): a = 0.125."""
-    cfg = compose_config(["experiment=bures_synthetic"])
+    cfg = compose_config(["protocol=bures_synthetic", "loss=bures"])
     torch.manual_seed(0)
     networks = instantiate(cfg.arch, data_shape=(2,))
     first = networks.generator.body[0]

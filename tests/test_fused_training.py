@@ -217,7 +217,7 @@ def test_bures_with_per_point_covariances_equals_each_point_alone(loss, update):
 
     def make() -> List[Built]:
         return [
-            built(["experiment=bures_synthetic", f"loss={loss}", *small, f"optim.lr={lr}", f"seed={s}"])
+            built(["protocol=bures_synthetic", f"loss={loss}", *small, f"optim.lr={lr}", f"seed={s}"])
             for lr, s in [("1e-3", 0), ("1e-3", 1), ("3e-4", 2)]
         ]
 
