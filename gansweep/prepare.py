@@ -63,7 +63,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         prog="gansweep-prepare",
         description="Compute the real-data statistics a run or sweep will score against (FID/KID/precision-recall "
         "features, the digit classifier) into metrics.cache_dir, once. Give the overrides of the run, e.g. "
-        "gansweep-prepare experiment=wgan_gp_cifar10 dataset.root=PATH metrics.inception_weights=PATH",
+        "gansweep-prepare protocol=bolt_images dataset=cifar10 dataset.root=PATH metrics.inception_weights=PATH",
     )
     parser.add_argument("overrides", nargs="*", help="the run's overrides (dataset, metrics.*)")
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")

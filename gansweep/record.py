@@ -12,8 +12,9 @@ from gansweep.files import write_text_atomic
 
 METRICS_FILE = "metrics.json"
 STATUSES = ("ok", "diverged", "failed", "interrupted")  # interrupted: stopped by a signal, resumable
-# choices a user does not make: Hydra's own, and debug's sizes (picked from debug, e.g. for_smoke, or for_None)
-DERIVED_CHOICES = ("hydra", "debug/")
+# choices a user does not make: Hydra's own, debug's sizes (picked from debug, e.g. for_smoke, or for_None) and a
+# protocol's loss settings (picked from protocol and loss, e.g. bures_images/bures, or None/wgan)
+DERIVED_CHOICES = ("hydra", "debug/", "protocol/")
 CHECKPOINT = Path("checkpoints") / "last.ckpt"  # in the run folder
 STATE_KEY = "gansweep"  # gansweep's part of a checkpoint: g_iters, the global RNG states, the run's overrides
 OBJECTIVES = ("energy_distance", "fid_inception", "kl", "fid_digits")  # what a sweeper minimises, first recorded

@@ -5,7 +5,7 @@ tests/test_config_snapshot.py compares later spellings with, key for key.
 
 Each entry is the resolved task config (everything but the `hydra` node, as Hydra hands it to the task) plus the
 resolved `hydra.launcher` node, composed with a fixed run folder and fixed cache variables so that paths do not
-depend on the machine. A template's grid is expanded as Hydra's basic sweeper does (gansweep.sweep.grid.expand),
+depend on the machine. A template's grid is expanded as Hydra's basic sweeper does (gansweep.grid.expand),
 with its seed axis cut to the first seed (a seed changes `seed` only).
 """
 
@@ -57,7 +57,7 @@ def template_points(template: str, extra: Sequence[str] = ()) -> List[List[str]]
     (template params first, then the command line), the seed axis cut to the grid's first seed."""
     from hydra.core.hydra_config import HydraConfig
 
-    from gansweep.sweep.grid import expand
+    from gansweep.grid import expand
 
     overrides = [f"+sweep={template}", *extra]
     composed(overrides, multirun=True)  # sets HydraConfig

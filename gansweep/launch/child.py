@@ -38,7 +38,7 @@ class PointSpec:
 
 @dataclass(frozen=True)
 class GroupSpec:
-    """A fused group (gansweep.fusion): its points as the parent prepared them, trained in one process on one lease;
+    """A fused group (gansweep.run.fusion): its points as the parent prepared them, trained in one process on one lease;
     the process's output goes to the first point's console.log."""
 
     points: Tuple[PointSpec, ...]

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from gansweep.grid import read_grid, swept_values
 from gansweep.record import DERIVED_CHOICES
 
-TAGGED_CHOICES = ("experiment", "loss", "constraint", "dataset", "arch", "metrics")
+TAGGED_CHOICES = ("experiment", "protocol", "loss", "constraint", "dataset", "arch", "metrics")
 _TIMESTAMP = re.compile(r"^[\d_.:-]+$")  # Hydra's default sweep folders: multirun/2026-11-29/10-00-00
 
 

@@ -16,7 +16,7 @@ class GansweepLauncherConf:
     jobs_per_gpu: int = 1
     # null: every visible GPU; 0: none (CPU jobs); N: the first N visible (N simulated leases when none is visible)
     gpus: Optional[int] = None
-    # points trained as ONE batched model in one process (gansweep.fusion) when they differ only in seed, learning
+    # points trained as ONE batched model in one process (gansweep.run.fusion) when they differ only in seed, learning
     # rates, betas, penalty weight, clip value or EMA decay; each still leaves its own run folder. 1: no fusion
     fuse: int = 1
     # imported once by the warm parent that forks every point (gansweep's own modules are always added)
