@@ -15,6 +15,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from gansweep import rng
 from gansweep.callbacks.stop import Interrupted
+from gansweep.model.view import RunView
 from gansweep.record import CHECKPOINT, STATE_KEY
 
 CHECKPOINT_FILE = CHECKPOINT.name
@@ -54,7 +55,7 @@ class RunCheckpoint(pl.Callback):
     def on_save_checkpoint(self, trainer: pl.Trainer, module: Any, checkpoint: Dict[str, Any]) -> None:
         checkpoint[STATE_KEY] = {"g_iters": module.g_iters, "rng": rng.capture(), "overrides": self.overrides}
 
-    def save(self, trainer: pl.Trainer, module: Any) -> None:
+    def save(self, trainer: pl.Trainer, module: RunView) -> None:
         """Write the checkpoint of the current generator iteration, unless it is saved already or diverged."""
         if self.saved_at == module.g_iters or module.check_divergence():
             return

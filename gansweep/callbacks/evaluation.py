@@ -7,6 +7,8 @@ from typing import Any, Dict, Iterable, Optional
 
 import pytorch_lightning as pl
 
+from gansweep.model.view import RunView
+
 
 class Evaluation(pl.Callback):
     """Subclasses implement `compute`; values are logged as eval/<key> against generator iterations, and the
@@ -30,7 +32,7 @@ class Evaluation(pl.Callback):
         """Checks a sweep runs once, before any point starts, on this evaluation's config (metrics.*): raise with
         what to fix. Nothing by default; each point still checks for itself when its callback is built."""
 
-    def compute(self, trainer: pl.Trainer, module: Any) -> Dict[str, float]:
+    def compute(self, trainer: pl.Trainer, module: RunView) -> Dict[str, float]:
         """The metrics of the generator as it is now (module.sample draws from the EMA generator when kept)."""
         raise NotImplementedError
 
@@ -38,7 +40,7 @@ class Evaluation(pl.Callback):
         """How this evaluation measures, for the protocol block of metrics.json (extractor, weights, samples...)."""
         return {}
 
-    def evaluate(self, trainer: pl.Trainer, module: Any) -> None:
+    def evaluate(self, trainer: pl.Trainer, module: RunView) -> None:
         """compute, then record the protocol and log the metrics and the time the evaluation took."""
         start = time.perf_counter()
         metrics = self.compute(trainer, module)
@@ -69,7 +71,7 @@ class Evaluation(pl.Callback):
         self.protocol = dict(state_dict.get("protocol", {}))  # checkpoints from before protocols were recorded
 
     @staticmethod
-    def _log(trainer: pl.Trainer, module: Any, metrics: Dict[str, float]) -> None:
+    def _log(trainer: pl.Trainer, module: RunView, metrics: Dict[str, float]) -> None:
         for logger in trainer.loggers if metrics else ():
             logger.log_metrics({f"eval/{k}": float(v) for k, v in metrics.items()}, step=module.g_iters)
 

@@ -19,6 +19,7 @@ from gansweep.callbacks.evaluation import Evaluation, datamodule_of
 from gansweep.metrics.features import extract, full_precision, real_features, real_subset, to_uint8
 from gansweep.metrics.fid import KID_SUBSETS, frechet_distance, kernel_distance, kid_subset_size
 from gansweep.metrics.precision_recall import K, precision_recall
+from gansweep.model.view import RunView
 
 if TYPE_CHECKING:
     from gansweep.metrics.digit_classifier import StackedDigitsExtractor
@@ -89,7 +90,7 @@ class FeatureEvaluation(Evaluation):
             "real_cache": saved["path"],
         }
 
-    def compute(self, trainer: pl.Trainer, module: Any) -> Dict[str, float]:
+    def compute(self, trainer: pl.Trainer, module: RunView) -> Dict[str, float]:
         assert self.real is not None, "on_fit_start computes the real features"
         log.info(
             "metrics=%s: scoring %d generated images at generator iteration %d",

@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 
 from gansweep.callbacks.evaluation import datamodule_of
+from gansweep.model.view import RunView
 from gansweep.plots import save_image_grid, scatter_samples
 
 
@@ -42,13 +43,13 @@ class Samples(pl.Callback):
         self.publish(trainer, module, self.draw(trainer, module, self.dirpath / "samples.png"))
 
     @staticmethod
-    def publish(trainer: pl.Trainer, module: Any, path: Path) -> None:
+    def publish(trainer: pl.Trainer, module: RunView, path: Path) -> None:
         """The figure to every logger that shows images (W&B), as `samples` at the current generator iteration."""
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):
                 logger.log_image("samples", [str(path)], step=int(module.g_iters))
 
-    def draw(self, trainer: pl.Trainer, module: Any, path: Path) -> Path:
+    def draw(self, trainer: pl.Trainer, module: RunView, path: Path) -> Path:
         assert self.z is not None, "on_fit_start draws the fixed noise"
         path.parent.mkdir(parents=True, exist_ok=True)
         samples = module.generate(self.z).float().cpu()

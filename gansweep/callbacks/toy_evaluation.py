@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 from gansweep.callbacks.evaluation import Evaluation, datamodule_of
 from gansweep.metrics.energy import energy_distance
 from gansweep.metrics.modes import mode_metrics
+from gansweep.model.view import RunView
 
 
 class ToyEvaluation(Evaluation):
@@ -19,7 +20,7 @@ class ToyEvaluation(Evaluation):
     def describe(self) -> Dict[str, Any]:
         return {"real_samples": self.num_samples, "mode_rule": "nearest mode within 3 std"}
 
-    def compute(self, trainer: pl.Trainer, module: Any) -> Dict[str, float]:
+    def compute(self, trainer: pl.Trainer, module: RunView) -> Dict[str, float]:
         data = datamodule_of(trainer)
         samples = module.sample(self.num_samples).cpu()
         metrics: Dict[str, float] = {}
