@@ -93,7 +93,7 @@ def main() -> None:
     evaluation.prepare(data, device)  # computes and caches the real features: not part of an evaluation
     prepare_s = time.perf_counter() - start
     point = GANPoint(build_dcgan(SHAPE, dim=args.dim), [GradientPenalty(10.0)], (partial(torch.optim.Adam),) * 2)
-    view = GANModule(point, WGANLoss()).to(device).view(0)  # what an evaluation callback sees: the point's view
+    view = PointView(GANModule(point, WGANLoss()).to(device), 0)  # what an evaluation callback sees: the point's view
     assert evaluation.real is not None
     plain_fid(view, evaluation.extractor, evaluation.real, min(batch, samples), batch)  # warm-up
     import torchmetrics.image.kid  # noqa: F401  (imported by the first evaluation otherwise: not an evaluation cost)

@@ -19,6 +19,7 @@ from gansweep.constraints.spectral_norm import SpectralNorm
 from gansweep.losses.nsgan import NSGANLoss
 from gansweep.model.module import GANModule
 from gansweep.model.points import GANPoint
+from gansweep.model.view import PointView
 from gansweep.models.dcgan import build_dcgan
 from gansweep.run.build import build_point
 from tests.conftest import compose_config
@@ -167,11 +168,11 @@ def test_wgan_with_per_point_clip_betas_ema_and_linear_decay_equals_each_point_a
         ema_fused = fused[0].stack.averages[k].module.state_dict()
         for key in ema_alone:
             torch.testing.assert_close(ema_fused[key], ema_alone[key], atol=1e-8, rtol=0)
-        samples = module.view(0).sample(100, batch_size=50)
+        samples = PointView(module, 0).sample(100, batch_size=50)
         assert not torch.allclose(samples[:50], samples[50:])  # each chunk its own noise
-        torch.testing.assert_close(fused[0].view(k).sample(100, batch_size=50), samples, atol=1e-8, rtol=0)
-    again = alone[0].view(0).sample(100, batch_size=50)  # an evaluation's next call at the same iteration goes on
-    assert not torch.allclose(again, alone[0].view(0).sample(100, batch_size=50))
+        torch.testing.assert_close(PointView(fused[0], k).sample(100, batch_size=50), samples, atol=1e-8, rtol=0)
+    again = PointView(alone[0], 0).sample(100, batch_size=50)  # an evaluation's next call at the same iteration goes on
+    assert not torch.allclose(again, PointView(alone[0], 0).sample(100, batch_size=50))
     clipped = [max(p.abs().max().item() for p in point.networks.critic.parameters()) for point in fused[0].stack.points]
     assert clipped == pytest.approx([0.01, 0.05, 0.02])  # each point clipped to its own c
 

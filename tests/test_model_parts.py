@@ -16,7 +16,7 @@ from gansweep.model.isolation import Isolation
 from gansweep.model.module import GANModule
 from gansweep.model.points import GANPoint
 from gansweep.model.stack import GANStack, StackedNetwork
-from gansweep.model.view import RunClock, RunView
+from gansweep.model.view import PointView, RunClock, RunView
 from gansweep.models.mlp import build_mlp
 from gansweep.noise import PointNoise
 
@@ -31,7 +31,7 @@ def points(k: int) -> list:
 def test_the_module_is_a_run_clock_and_each_view_a_run_view():
     module = GANModule(points(3), WGANLoss())
     assert isinstance(module, RunClock) and not isinstance(module, RunView)
-    views = [module.view(k) for k in range(3)]
+    views = [PointView(module, k) for k in range(3)]
     assert all(isinstance(view, RunView) for view in views)
     assert [view.generator for view in views] == [p.networks.generator for p in module.stack.points]
     assert views[1].state_dict().keys() == {f"generator.{k}" for k in views[1].generator.state_dict()} | {

@@ -19,7 +19,6 @@ from gansweep.model.points import GANPoint
 from gansweep.model.sampling import Sampler
 from gansweep.model.stack import GANStack
 from gansweep.model.steps import Steps, begin_iteration, generator_iteration
-from gansweep.model.view import PointView
 from gansweep.noise import PointNoise
 from gansweep.optim import SchedulerFactory, one_optimizer
 
@@ -66,15 +65,12 @@ class GANModule(pl.LightningModule):
         self.g_iters = 0  # a resumed run starts at its checkpoint's count (gansweep.callbacks.restore)
         self.last_iteration = 0  # the generator iteration this fit ends at, set when training starts
 
-    # -- the run's clock (gansweep.model.view.RunClock) and its points' views ----------------------------------------
+    # -- the run's clock (gansweep.model.view.RunClock; each point's view is a gansweep.model.view.PointView) --------
     @property
     def latest_curves(self) -> Dict[str, float]:
         """The first training point's latest curves (the progress bar's)."""
         training = self.health.training()
         return self.point_curves[training[0] if training else 0]
-
-    def view(self, k: int) -> PointView:
-        return PointView(self, k)
 
     # -- optimizers --------------------------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

@@ -8,16 +8,14 @@ one point or a fused group of K, so a point's callbacks run unchanged either way
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol, Sequence, runtime_checkable
+from typing import Any, Dict, Optional, Protocol, Sequence, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
 from gansweep.constraints.base import Constraint
 from gansweep.losses.base import GANLoss
-
-if TYPE_CHECKING:
-    from gansweep.model.module import GANModule
+from gansweep.model.module import GANModule
 
 
 @runtime_checkable

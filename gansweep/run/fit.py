@@ -63,6 +63,7 @@ def fit(points: Sequence[FitPoint], loss: Any, options: Dict[str, Any], settings
     from gansweep.data.stack import StackedData
     from gansweep.model.health import FAILED, INTERRUPTED, OK
     from gansweep.model.module import GANModule
+    from gansweep.model.view import PointView
 
     _quiet_lightning()
     module = GANModule([p.point for p in points], loss, **options)
@@ -73,7 +74,7 @@ def fit(points: Sequence[FitPoint], loss: Any, options: Dict[str, Any], settings
     data = StackedData([p.datamodule for p in points])
     per_step = settings.n_critic + loss.extra_real_batches  # real batches per generator iteration
     data.configure_batches(settings.batch_size, per_step, settings.iters - start, start)
-    runs = [PointRun(module.view(k), p.loggers, p.datamodule, p.callbacks) for k, p in enumerate(points)]
+    runs = [PointRun(PointView(module, k), p.loggers, p.datamodule, p.callbacks) for k, p in enumerate(points)]
     module.point_loggers = [list(p.loggers) for p in points]
     for logger in (logger for p in points for logger in p.loggers) if checkpoints else ():
         if hasattr(logger, "resume_from"):
