@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -19,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig
 
+from gansweep.data.images import ImageDataModule, MissingDataError
 from gansweep.losses.base import CriticOutput
 from gansweep.losses.wgan import WGANLoss
 from gansweep.model.module import GANModule
@@ -123,17 +124,32 @@ class HoldAt(pl.Callback):
                 time.sleep(0.05)
 
 
-class StopAt(pl.Callback):
-    """SIGTERM to its own process at the end of generator iteration `at` of the grid point whose `point` (e.g.
-    ${seed}) is `only_point`: a run interrupted at a known iteration, as SLURM's time limit would stop it (the
-    legacy fixture tests/fixtures/legacy_sweep names it)."""
+class SignalAt(pl.Callback):
+    """Sends `signum` to its own process at the end of generator iteration `at` of the grid point whose `point` (e.g.
+    ${seed}) is `only_point` (every point by default): a run stopped at a known iteration, as SLURM stops it."""
 
-    def __init__(self, at: int, point: Any = None, only_point: Any = None) -> None:
-        self.at, self.active = at, only_point is None or str(point) == str(only_point)
+    def __init__(self, at: int, signum: str = "SIGTERM", point: Any = None, only_point: Any = None) -> None:
+        self.at, self.signum = at, getattr(signal, signum)
+        self.active = only_point is None or str(point) == str(only_point)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
         if self.active and module.g_iters == self.at:
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), self.signum)
+
+
+StopAt = SignalAt  # the name the runs of tests/fixtures/legacy_sweep were made with
+
+
+class FailOnce(pl.Callback):
+    """Raises at generator iteration `at` unless `marker` exists (then creates it): a failure a retry gets past."""
+
+    def __init__(self, at: int, marker: str) -> None:
+        self.at, self.marker = at, Path(marker)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
+        if module.g_iters == self.at and not self.marker.exists():
+            self.marker.touch()
+            raise RuntimeError("a one-off failure")
 
 
 class BoundedWGAN(WGANLoss):
@@ -161,6 +177,44 @@ class BlowUp(pl.Callback):
             last = [m for m in module.critic.modules() if isinstance(m, torch.nn.Linear)][-1]
             with torch.no_grad():
                 last.bias.fill_(1e9)
+
+
+class InMemory(ImageDataModule):
+    """A source whose files are a tensor: exercises everything the base class does."""
+
+    name = "in_memory"
+
+    def __init__(self, images: torch.Tensor, **kwargs: Any) -> None:
+        self.source, self.reads = images, 0
+        super().__init__(**kwargs)
+
+    @property
+    def data_shape(self) -> Tuple[int, int, int]:
+        return tuple(self.source.shape[1:])  # type: ignore[return-value]
+
+    def check(self) -> None:
+        if self.source is None:
+            raise MissingDataError(self.name, self.root, "the tensor")
+
+    def read(self) -> torch.Tensor:
+        self.reads += 1
+        return self.source
+
+
+def record_of(out_dir: Path) -> Dict[str, Any]:
+    """A run folder's metrics.json."""
+    return json.loads((out_dir / "metrics.json").read_text())
+
+
+def checkpoint_of(out_dir: Path) -> Dict[str, Any]:
+    """A run folder's checkpoints/last.ckpt."""
+    return torch.load(out_dir / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+def csv_rows(path: Path) -> List[Dict[str, str]]:
+    """The curves, without the evaluations' wall-clock times (eval/seconds_*), which no two runs share."""
+    header, *rows = [line.split(",") for line in path.read_text().splitlines() if line]
+    return [{k: v for k, v in zip(header, row, strict=True) if not k.startswith("eval/seconds_")} for row in rows]
 
 
 def fit_points(

@@ -7,6 +7,8 @@ import pytest
 
 from tests.conftest import REPO, cli_env
 
+pytestmark = pytest.mark.slow  # each starts a Python that imports torch and Lightning: .ci/run's second step
+
 
 @pytest.mark.parametrize(
     "script, args",

@@ -20,7 +20,7 @@ from gansweep.run.fusion import fit_groups, group_points
 from gansweep.run.group import train_group
 from gansweep.run.task import train
 from tests.conftest import compose_config, compose_point, run_cli
-from tests.test_resume import checkpoint_of, csv_rows, record_of
+from tests.helpers import checkpoint_of, csv_rows, record_of
 from tests.wandb_files import offline_runs, read_run
 
 TINY = ["arch.hidden=16", "train.batch_size=32", "train.n_critic=2", "metrics.num_samples=200"]
@@ -121,7 +121,7 @@ def test_every_way_a_point_fails_stays_its_own_and_a_retry_never_drags_the_healt
     the end. `resume.failed=rerun` retries the four failed ones as a group: the transient one now finishes, the others
     fail again with their own errors, and the healthy point's folder is not touched."""
     common = [*TINY, "train.iters=6", "train.log_every=1", "metrics.every=3", "loss._target_=tests.helpers.BoundedWGAN"]
-    once = ["+callbacks.once._target_=tests.test_resume.FailOnce", "+callbacks.once.at=2"]
+    once = ["+callbacks.once._target_=tests.helpers.FailOnce", "+callbacks.once.at=2"]
     points = [
         ["seed=0"],
         ["seed=1", "optim.lr=-1.0"],

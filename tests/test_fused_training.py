@@ -23,8 +23,7 @@ from gansweep.model.view import PointView
 from gansweep.models.dcgan import build_dcgan
 from gansweep.run.build import build_point
 from tests.conftest import compose_config
-from tests.helpers import BlowUp, BoundedWGAN, fit_points
-from tests.test_image_training import InMemory
+from tests.helpers import BlowUp, BoundedWGAN, InMemory, fit_points
 
 Built = Tuple[Any, Any, GANPoint]  # (data module, loss, point), as gansweep.run.build.build_point returns
 

@@ -24,8 +24,8 @@ from gansweep.record import objective
 from tests.conftest import cli_env, run_cli
 from tests.fake_data import write_dataset_root
 from tests.fake_inception import write_fake_inception
-from tests.helpers import fit_points
-from tests.test_image_training import ADAM, InMemory
+from tests.helpers import InMemory, fit_points
+from tests.test_image_training import ADAM
 
 TINY = ["arch=dcgan", "arch.dim=16", "train.iters=4", "train.n_critic=1", "train.batch_size=16", "logger=csv"]
 CIFAR = {"_target_": "gansweep.data.cifar10.CIFAR10DataModule"}

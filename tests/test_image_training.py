@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from functools import partial
-from typing import List, Tuple
+from typing import List
 
 import numpy as np
 import pytest
@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from gansweep.callbacks.device import DeviceSettings
 from gansweep.callbacks.samples import Samples
-from gansweep.data.images import DeviceBatches, ImageDataModule, MissingDataError
+from gansweep.data.images import DeviceBatches
 from gansweep.losses.nsgan import NSGANLoss
 from gansweep.losses.wgan import WGANLoss
 from gansweep.model.module import GANModule
@@ -26,32 +26,10 @@ from gansweep.models.mlp import build_mlp
 from gansweep.plots import save_image_grid
 from tests.conftest import run_cli
 from tests.fake_data import cifar_batches, write_cifar_folder
-from tests.helpers import fit_points
+from tests.helpers import InMemory, fit_points
 
 SHAPE = (3, 8, 8)
 ADAM = partial(torch.optim.Adam, lr=1e-4, betas=(0.5, 0.9))
-
-
-class InMemory(ImageDataModule):
-    """A source whose files are a tensor: exercises everything the base class does."""
-
-    name = "in_memory"
-
-    def __init__(self, images: Tensor, **kwargs) -> None:
-        self.source, self.reads = images, 0
-        super().__init__(**kwargs)
-
-    @property
-    def data_shape(self) -> Tuple[int, int, int]:
-        return tuple(self.source.shape[1:])  # type: ignore[return-value]
-
-    def check(self) -> None:
-        if self.source is None:
-            raise MissingDataError(self.name, self.root, "the tensor")
-
-    def read(self) -> Tensor:
-        self.reads += 1
-        return self.source
 
 
 def images(n: int = 80, seed: int = 0) -> Tensor:

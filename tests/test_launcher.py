@@ -146,6 +146,11 @@ def test_points_that_raise_diverge_or_are_killed_are_recorded_and_the_sweep_goes
     assert sum("4/4 done, 2 failed, 1 diverged, 0 running, 0 left" in line for line in lines) == 1
     assert sum(" done, " in line and "| elapsed" in line for line in lines) == 4  # one progress line per point
     assert "optim.lr=1000000.0 seed=1" in proc.stdout  # the table, printed after the sweep
+    report = (sweep / "report.md").read_text()
+    assert (
+        "1 diverged, 2 failed" in report and "test fault raised on purpose" in report and "killed by SIGKILL" in report
+    )
+    assert (sweep / "heatmap.png").is_file() and (sweep / "report.csv").is_file()
     errors = "1/metrics.json, 2/metrics.json, 3/metrics.json"
     assert lines[-1].startswith(f"gansweep: 4 points: 1 ok, 1 diverged, 2 failed; errors in {errors} under {sweep};")
 

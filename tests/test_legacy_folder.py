@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from gansweep.record import load_checkpoint, read_record
 from gansweep.run.task import train
 from tests.conftest import REPO, cli_env, compose_config
-from tests.test_resume import csv_rows
+from tests.helpers import csv_rows
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy_sweep"
 

@@ -3,7 +3,6 @@ exits; run again on its folder it continues to train.iters and ends exactly wher
 finished point is skipped untouched; a failed one is kept unless asked; a sweep resumes with gansweep-resume."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,31 +20,9 @@ from gansweep.run.fit import cluster_plugins
 from gansweep.run.plan import FRESH, RESUME, SKIP, OtherPointError, plan_run
 from gansweep.run.task import train
 from tests.conftest import REPO, cli_env, compose_config
+from tests.helpers import checkpoint_of, csv_rows, record_of
 
 TINY = ["arch.hidden=16", "train.batch_size=32", "train.n_critic=2", "metrics.num_samples=200"]
-
-
-class SignalAt(pl.Callback):
-    """Sends `signum` to its own process at the end of generator iteration `at` (of the grid point `only_seed`)."""
-
-    def __init__(self, at: int, signum: str = "SIGTERM", seed: int = 0, only_seed: int | None = None) -> None:
-        self.at, self.signum, self.active = at, getattr(signal, signum), only_seed in (None, seed)
-
-    def on_train_batch_end(self, trainer, module, *args):
-        if self.active and module.g_iters == self.at:
-            os.kill(os.getpid(), self.signum)
-
-
-class FailOnce(pl.Callback):
-    """Raises at generator iteration `at` unless `marker` exists (then creates it): a failure a retry gets past."""
-
-    def __init__(self, at: int, marker: str) -> None:
-        self.at, self.marker = at, Path(marker)
-
-    def on_train_batch_end(self, trainer, module, *args):
-        if module.g_iters == self.at and not self.marker.exists():
-            self.marker.touch()
-            raise RuntimeError("a one-off failure")
 
 
 class Pace(pl.Callback):
@@ -84,20 +61,6 @@ def run(overrides, out_dir):
     return value, record_of(out_dir)
 
 
-def record_of(out_dir):
-    return json.loads((out_dir / "metrics.json").read_text())
-
-
-def checkpoint_of(out_dir):
-    return torch.load(out_dir / "checkpoints" / "last.ckpt", weights_only=True)
-
-
-def csv_rows(path):
-    """The curves, without the evaluations' wall-clock times (eval/seconds_*), which no two runs share."""
-    header, *rows = [line.split(",") for line in path.read_text().splitlines() if line]
-    return [{k: v for k, v in zip(header, row, strict=True) if not k.startswith("eval/seconds_")} for row in rows]
-
-
 def snapshot(folder):
     return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if p.is_file()}
 
@@ -108,7 +71,7 @@ def test_interrupted_and_resumed_equals_uninterrupted_exactly(tmp_path):
     _, whole = run(overrides, tmp_path / "whole")
 
     stopped = tmp_path / "stopped"
-    killer = ["+callbacks.kill._target_=tests.test_resume.SignalAt", "+callbacks.kill.at=7"]
+    killer = ["+callbacks.kill._target_=tests.helpers.SignalAt", "+callbacks.kill.at=7"]
     handler_before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as stop:
         run([*overrides, *killer], stopped)
@@ -146,7 +109,7 @@ def test_interrupted_and_resumed_equals_uninterrupted_exactly(tmp_path):
 
 
 def test_a_signal_in_the_last_iteration_lets_the_run_finish_then_exits(tmp_path):
-    stop = [f"+callbacks.stop._target_={__name__}.SignalAt", "+callbacks.stop.at=6"]
+    stop = ["+callbacks.stop._target_=tests.helpers.SignalAt", "+callbacks.stop.at=6"]
     with pytest.raises(SystemExit) as exit_:
         run([*TINY, "train.iters=6", "logger=none", *stop], tmp_path)
     assert exit_.value.code == 128 + signal.SIGTERM  # asked to stop: no next point starts in this process
@@ -177,7 +140,7 @@ def test_a_finished_point_is_skipped_and_left_untouched(tmp_path):
 def test_a_failed_point_is_kept_by_default_and_retried_when_asked(tmp_path):
     overrides = [*TINY, "train.iters=10", "train.checkpoint_every=3", "logger=none"]
     for name in ("resumed", "rerun"):
-        fails = [f"+callbacks.fail._target_={__name__}.FailOnce", "+callbacks.fail.at=5"]
+        fails = ["+callbacks.fail._target_=tests.helpers.FailOnce", "+callbacks.fail.at=5"]
         fails.append(f"+callbacks.fail.marker={tmp_path / name}.marker")
         out = tmp_path / name
         _, record = run([*overrides, *fails], out)
@@ -348,7 +311,7 @@ def test_sigusr1_in_a_slurm_job_stops_once_and_reaches_the_previous_handler(tmp_
     previous = signal.signal(signal.SIGUSR1, lambda signum, frame: reached.append(signum))
     try:
         stop = [
-            f"+callbacks.stop._target_={__name__}.SignalAt",
+            "+callbacks.stop._target_=tests.helpers.SignalAt",
             "+callbacks.stop.at=3",
             "+callbacks.stop.signum=SIGUSR1",
         ]

@@ -167,6 +167,7 @@ def smoke_sweeps(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     return {name: Path(cmd[-1].split("=", 1)[1]) for name, cmd in commands.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_trains_under_smoke(experiment: str, smoke_sweeps: Dict[str, Path]) -> None:
     runs = {
@@ -179,6 +180,7 @@ def test_every_experiment_trains_under_smoke(experiment: str, smoke_sweeps: Dict
     assert_complete_run(runs[experiment])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_every_template_runs_under_smoke_from_the_shell(template: str, smoke_sweeps: Dict[str, Path]) -> None:
     runs = sorted(path.parent for path in smoke_sweeps[template].glob("*/metrics.json"))

@@ -103,7 +103,7 @@ def test_online_without_credentials_never_prompts_and_logs_offline(tmp_path, mon
 
 
 def test_a_resumed_point_continues_its_wandb_run(tmp_path):
-    stop = ["+callbacks.kill._target_=tests.test_resume.SignalAt", "+callbacks.kill.at=3"]
+    stop = ["+callbacks.kill._target_=tests.helpers.SignalAt", "+callbacks.kill.at=3"]
     overrides = [*TINY, "train.iters=6", "train.log_every=1", *stop]
     with pytest.raises(SystemExit) as stopped:
         train(compose_config(overrides, out_dir=tmp_path, multirun=True))
