@@ -1,12 +1,13 @@
 """debug=smoke over every experiment (conf/experiment/) and every sweep template (multirun_templates/), found by
-listing the folders: each composes to smoke's sizes, and every point trains through the real CLI into a complete
-run folder. Image experiments read tiny datasets written in their real formats (tests/fake_data.py)."""
+listing the folders: each composes to smoke's sizes (every template at the corners of its grid), and, marked slow,
+every experiment and every point of each template's first grid axis trains on gansweep's run path (in this process,
+fused as the launcher fuses them) into a complete run folder; tests/test_cli.py runs a template through the launcher
+from the shell. Image experiments read tiny datasets written in their real formats (tests/fake_data.py)."""
 
 from __future__ import annotations
 
 import functools
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -18,7 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from gansweep.grid import expand
 from gansweep.paths import conf_dir, templates_dir
-from tests.conftest import compose_config, run_cli
+from gansweep.run.fusion import group_points
+from gansweep.run.group import train_group
+from tests.conftest import compose_config, compose_point
 from tests.fake_data import write_dataset_root
 
 SMOKE = OmegaConf.load(conf_dir() / "debug" / "smoke.yaml")
@@ -30,11 +33,12 @@ CI_SIZED = {"dataset.size": 1000, "dataset.max_images": 1000, "arch.dim": 32}  #
 
 
 @functools.lru_cache(maxsize=None)
-def composed(*overrides: str) -> Tuple[DictConfig, Dict[str, Any], Dict[str, Any]]:
-    """Task config, group choices and sweeper params of `gansweep -m OVERRIDES` (cached: a composition takes ~0.2 s)."""
+def composed(*overrides: str) -> Tuple[DictConfig, Dict[str, Any], Dict[str, Any], DictConfig]:
+    """Task config, group choices, sweeper params and hydra node of `gansweep -m OVERRIDES` (cached: a composition
+    takes ~0.2 s)."""
     cfg = compose_config(overrides, multirun=True)
     hydra_cfg = HydraConfig.get()
-    return cfg, dict(hydra_cfg.runtime.choices), dict(hydra_cfg.sweeper.params or {})
+    return cfg, dict(hydra_cfg.runtime.choices), dict(hydra_cfg.sweeper.params or {}), hydra_cfg
 
 
 def sweep_points(overrides: Sequence[str]) -> List[List[str]]:
@@ -95,33 +99,6 @@ def assert_complete_run(run_dir: Path) -> Dict[str, Any]:
     return record
 
 
-def experiment_commands(tmp: Path) -> List[List[str]]:
-    """Every experiment under debug=smoke in two in-process multiruns (one gansweep process each): those that read
-    files (dataset.root: one folder holding every source's tiny files, written here) and those that do not."""
-    data, reads_files, no_files = tmp / "data", [], []
-    for experiment in EXPERIMENTS:
-        cfg = composed(f"experiment={experiment}", "debug=smoke")[0]
-        if "root" in cfg.dataset:
-            write_dataset_root(OmegaConf.to_container(cfg.dataset), data, n=2 * SMOKE.train.batch_size)
-            reads_files.append(experiment)
-        else:
-            no_files.append(experiment)
-    # ++: the sweep's own base config (dataset=ring8) has no dataset.root; every point's image dataset has one
-    files = [f"++dataset.root={data}", f"++dataset.cache_dir={tmp}/cache"]
-    groups = [(names, extra) for names, extra in ((reads_files, files), (no_files, [])) if names]
-    return [
-        [
-            "-m",
-            f"experiment={','.join(names)}",
-            "debug=smoke",
-            "hydra/launcher=basic",
-            *extra,
-            f"hydra.sweep.dir={tmp}/{i}",
-        ]
-        for i, (names, extra) in enumerate(groups)
-    ]
-
-
 def template_args(template: str) -> List[str]:
     """`gansweep -m +sweep=NAME debug=smoke` as a group's CI runs it (plus any swept cost axis pinned), its grid cut
     to the first axis: every other swept key at its first value (the full grids compose in the corners test; every
@@ -140,7 +117,8 @@ def first_axis_only(overrides: Sequence[str]) -> List[str]:
 
 
 def data_overrides(args: Sequence[str], data: Path, cache: Path) -> List[str]:
-    """++dataset.root (tiny files of every source the points read, written here) when some point reads files."""
+    """++dataset.root (tiny files of every source the points read, written here) when some point reads files (++:
+    a sweep's base config, dataset=ring8, has no dataset.root; every point's image dataset has one)."""
     roots = [composed(*point)[0].dataset for point in sweep_points(args)]
     on_disk = [dataset for dataset in roots if "root" in dataset]
     for dataset in on_disk:
@@ -148,42 +126,32 @@ def data_overrides(args: Sequence[str], data: Path, cache: Path) -> List[str]:
     return [f"++dataset.root={data}", f"++dataset.cache_dir={cache}"] if on_disk else []
 
 
-@pytest.fixture(scope="module")
-def smoke_sweeps(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
-    """Runs the experiment multiruns and every template (gansweep's launcher, two points at a time) side by side,
-    so that one process's imports overlap another's training; returns each sweep folder by name."""
-    tmp = tmp_path_factory.mktemp("smoke")
-    commands = {f"experiments{i}": cmd for i, cmd in enumerate(experiment_commands(tmp / "experiments"))}
-    for template in TEMPLATES:
-        sweep_dir, args = tmp / "templates" / template, template_args(template)
-        extra = data_overrides(args[1:], tmp / "data", tmp / "cache")
-        commands[template] = [*args, *extra, "hydra.launcher.workers=2", f"hydra.sweep.dir={sweep_dir}"]
-    with ThreadPoolExecutor(len(commands)) as pool:
-        results = dict(
-            zip(commands, pool.map(lambda cmd: run_cli(cmd, cwd=tmp, timeout=300), commands.values()), strict=True)
-        )
-    for name, result in results.items():
-        assert result.returncode == 0, f"{name}: {result.stderr[-3000:]}"
-    return {name: Path(cmd[-1].split("=", 1)[1]) for name, cmd in commands.items()}
+def train_points(points: Sequence[Sequence[str]], out: Path, fuse: int = 1) -> List[Path]:
+    """Each point of a multirun (its overrides) composed as the launcher composes it and trained in this process on
+    gansweep's run path, in the groups the launcher would fuse; their run folders."""
+    configs = [compose_point(list(point), out / str(i), multirun=True, num=i) for i, point in enumerate(points)]
+    for group in group_points(configs, fuse):
+        train_group([configs[i] for i in group])
+    return [out / str(i) for i in range(len(points))]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_trains_under_smoke(experiment: str, smoke_sweeps: Dict[str, Path]) -> None:
-    runs = {
-        json.loads(path.read_text())["choices"]["experiment"]: path.parent
-        for name, sweep_dir in smoke_sweeps.items()
-        if name.startswith("experiments")
-        for path in sweep_dir.glob("*/metrics.json")
-    }
-    assert experiment in runs, f"no run folder for experiment={experiment}"
-    assert_complete_run(runs[experiment])
+def test_every_experiment_trains_under_smoke(experiment: str, tmp_path: Path) -> None:
+    args = [f"experiment={experiment}", "debug=smoke"]
+    (run,) = train_points([[*args, *data_overrides(args, tmp_path / "data", tmp_path / "cache")]], tmp_path)
+    assert assert_complete_run(run)["choices"]["experiment"] == experiment
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_every_template_runs_under_smoke_from_the_shell(template: str, smoke_sweeps: Dict[str, Path]) -> None:
-    runs = sorted(path.parent for path in smoke_sweeps[template].glob("*/metrics.json"))
-    assert len(runs) == len(sweep_points(template_args(template)[1:])) >= 2
+def test_every_template_trains_under_smoke_on_its_first_axis(template: str, tmp_path: Path) -> None:
+    """The template's first grid axis under debug=smoke, every point trained (fused where the template fuses)."""
+    args = template_args(template)[1:]
+    data = data_overrides(args, tmp_path / "data", tmp_path / "cache")
+    points = [[*point, *data] for point in sweep_points(args)]
+    fuse = OmegaConf.select(composed(*args)[3], "launcher.fuse", default=1)
+    runs = train_points(points, tmp_path / "sweep", fuse)
+    assert len(runs) >= 2
     for run in runs:
         assert_complete_run(run)

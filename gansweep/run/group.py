@@ -109,8 +109,10 @@ def train_points(jobs: Sequence[PointJob], progress: bool = False) -> None:
     for subgroup in _fusible(fits):
         _fit(subgroup, progress and len(fits) == 1)
     for job in jobs:  # every record on disk first: closing W&B runs may take long
-        with hydra_config(job.composed):
+        try:
             write_point(job.run_dir, job.record, time.perf_counter() - start)
+        except OSError as err:  # this point's folder only: the others' records are still written
+            log.error("%s: its record could not be written (%s: %s)", job.run_dir, type(err).__name__, err)
     from gansweep.loggers.build import close_loggers
 
     for k, job in enumerate(jobs):
@@ -127,6 +129,7 @@ def _open(job: PointJob) -> bool:
     job.record = new_record(job.hydra, job.cfg.seed)
     job.record["resumed_from"] = checkpoint_iteration(checkpoint) if checkpoint is not None else None
     try:
+        job.run_dir.mkdir(parents=True, exist_ok=True)
         (job.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(job.cfg, resolve=True))
         job.loggers = build_loggers(job.cfg, lambda: point_identity(job.cfg, job.hydra))
     except Exception as err:
