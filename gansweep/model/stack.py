@@ -131,18 +131,20 @@ class GANStack(nn.Module):
         self.ema = nn.ModuleList(self.averages)  # registered: moved with the model
         # batch norm mixes the statistics of real and fake when they share a pass: the critic scores them apart
         self.critic_has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.critic.modules())
+        self.live = [True] * len(self.points)  # each point still trains (its slot computes with its own tensors)
 
     @property
     def training_points(self) -> List[int]:
-        """The points whose slots compute with their own tensors."""
-        return [k for k, member in enumerate(self.critic.route) if member == k]
+        return [k for k, live in enumerate(self.live) if live]
 
     def route_out(self, out: Sequence[int]) -> None:
-        """Take points out of training: their slots compute with the first training point's tensors, detached."""
-        live = [k for k in self.training_points if k not in out]
-        donor = live[0] if live else None
-        for network in (self.generator, self.critic):
-            network.route = [k if k in live or donor is None else donor for k in range(len(self.points))]
+        """Take points out of training: their slots compute with the first training point's tensors, detached (when
+        none is left, nothing trains and the routes stay as they were)."""
+        for k in out:
+            self.live[k] = False
+        training = self.training_points
+        if training:
+            self.set_routes([k if self.live[k] else training[0] for k in range(len(self.points))])
 
     def route_all(self, member: int) -> List[int]:
         """Every slot computes with `member`'s tensors (a probe of that point alone); returns the routes to restore."""

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Tuple
 
 from omegaconf import DictConfig
 
-from gansweep.config import update_scheme
+from gansweep.config import check_train, update_scheme
 from gansweep.instantiate import instantiate_entries, instantiate_plain
 
 
@@ -25,6 +25,7 @@ def build_point(cfg: DictConfig) -> Tuple[Any, Any, Any]:
     from gansweep.model.points import GANPoint
     from gansweep.optim import optimizer_factories
 
+    check_train(cfg.train)  # a wrong range fails this point at once, before anything is built
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule = instantiate_plain(cfg.dataset, seed=cfg.seed)
     loss = instantiate(cfg.loss)

@@ -12,7 +12,6 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from gansweep.config import check_train
 from gansweep.record import checkpoint_iteration
 
 
@@ -42,7 +41,6 @@ class FitSettings:
 
     @classmethod
     def of(cls, cfg: DictConfig, root_dir: str, progress: bool = False) -> "FitSettings":
-        check_train(cfg.train)  # before the heavy imports: a wrong range fails at once
         train = cfg.train
         trainer = {str(key): value for key, value in OmegaConf.to_container(cfg.trainer).items()}  # type: ignore[union-attr]
         return cls(
