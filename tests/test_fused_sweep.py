@@ -261,40 +261,46 @@ def files(run_dir: Path) -> List[str]:
 
 
 def test_a_fused_sweep_leaves_every_point_the_folder_and_numbers_of_its_unfused_run(tmp_path):
-    """Also each point's own W&B run (offline), open side by side with its group's others in one process."""
-    args = ["-m", "optim.lr=1e-4,3e-4", "arch.hidden=8,16", *TINY[1:], "train.iters=8", "train.log_every=2"]
+    """From the shell, fused and unfused, with a poisoned point in each group (optim.lr=-1.0: its config fails to
+    build): every point leaves the folder, status and numbers of its unfused run, the poisoned ones failed with their
+    own error, and each point its own W&B run (offline), open side by side with its group's others in one process."""
+    args = ["-m", "optim.lr=1e-4,3e-4,-1.0", "arch.hidden=8,16", *TINY[1:], "train.iters=8", "train.log_every=2"]
     args += ["metrics.every=4", "logger=wandb"]
     fused = run_cli([*args, "hydra.launcher.fuse=4", f"hydra.sweep.dir={tmp_path / 'fused'}"], cwd=tmp_path)
     assert fused.returncode == 0, fused.stderr[-3000:]
     alone = run_cli([*args, f"hydra.sweep.dir={tmp_path / 'alone'}"], cwd=tmp_path)
     assert alone.returncode == 0, alone.stderr[-3000:]
     log = fused.stdout + fused.stderr
-    assert re.search(r"fused: #0, #2 train as one model", log) and re.search(r"fused: #1, #3 train as one model", log)
-    for n in "0123":
+    assert re.search(r"fused: #0, #2, #4 train as one model", log) and re.search(r"fused: #1, #3, #5 train", log)
+    for n in "012345":
         ours, theirs = tmp_path / "fused" / n, tmp_path / "alone" / n
         assert files(ours) == files(theirs)
         a, b = record_of(ours), record_of(theirs)
-        assert a["overrides"] == b["overrides"] and a["status"] == b["status"] == "ok" and a["g_iters"] == 8
+        assert a["overrides"] == b["overrides"] and a["status"] == b["status"] and a["error"] == b["error"]
+        assert (a["status"], a["g_iters"]) == (("failed", 0) if n in "45" else ("ok", 8))
         for key, value in b["metrics"].items():  # float32: batched and single matmuls round differently
             assert a["metrics"][key] == pytest.approx(value, rel=1e-4, abs=1e-6), (n, key)
-        ours_rows, their_rows = csv_rows(ours / "logs" / "metrics.csv"), csv_rows(theirs / "logs" / "metrics.csv")
-        assert [r["step"] for r in ours_rows] == [r["step"] for r in their_rows]
+        if a["status"] == "ok":
+            ours_rows, their_rows = csv_rows(ours / "logs" / "metrics.csv"), csv_rows(theirs / "logs" / "metrics.csv")
+            assert [r["step"] for r in ours_rows] == [r["step"] for r in their_rows]
+    assert record_of(tmp_path / "fused" / "4")["error"].startswith("ValueError: learning rates must be > 0, got -1.0")
     jobs = [json.loads(line) for line in (tmp_path / "fused" / "jobs.jsonl").read_text().splitlines()]
-    assert sorted(j["job"] for j in jobs) == [0, 1, 2, 3] and {j["run_dir"] for j in jobs} == set("0123")
+    assert sorted(j["job"] for j in jobs) == list(range(6)) and {j["run_dir"] for j in jobs} == set("012345")
     assert len({j["pid"] for j in jobs}) == 2  # one process per group
     report = (tmp_path / "fused" / "report_points.csv").read_text()
-    assert report.count("ok") == 4
+    assert report.count(",ok,") == 4 and report.count(",failed,") == 2
     runs = []
-    for n in range(4):
+    for n in range(6):
         (path,) = offline_runs(tmp_path / "fused" / str(n) / "wandb")
         run = read_run(path)
         record = record_of(tmp_path / "fused" / str(n))
         assert run.run["display_name"] == f"#{n} " + " ".join(record["overrides"][:2])
         assert run.config["optim"]["lr"] == pytest.approx(float(record["overrides"][0].split("=")[1]))
-        assert [row["g_iters"] for row in run.history if "train/critic" in row] == [2, 4, 6, 8]
-        assert run.summary["status"] == "ok" and run.exit_code == 0
-        assert run.summary["energy_distance"] == pytest.approx(record["metrics"]["energy_distance"])
-        runs.append(run)
+        assert run.summary["status"] == record["status"] and run.exit_code == (record["status"] != "ok")
+        if record["status"] == "ok":
+            assert [row["g_iters"] for row in run.history if "train/critic" in row] == [2, 4, 6, 8]
+            assert run.summary["energy_distance"] == pytest.approx(record["metrics"]["energy_distance"])
+            runs.append(run)
     assert len({run.run["run_id"] for run in runs}) == 4
     critic = {tuple(row["train/critic"] for row in run.history if "train/critic" in row) for run in runs}
     assert len(critic) == 4  # each run holds its own point's curves
