@@ -68,7 +68,7 @@ def assert_smoke_sized(cfg: DictConfig, choices: Dict[str, Any], pinned_only: bo
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_smoke_composes_over_every_experiment(experiment: str) -> None:
-    cfg, choices, _ = composed(f"experiment={experiment}", "debug=smoke")
+    cfg, choices, _, _ = composed(f"experiment={experiment}", "debug=smoke")
     assert choices["experiment"] == experiment and choices["debug"] == "smoke"
     assert_smoke_sized(cfg, choices)
 
@@ -78,14 +78,14 @@ def test_smoke_composes_at_the_corners_of_every_template(template: str) -> None:
     """The first and last points of the grid (every point gets the same smoke params; composing costs ~0.3 s)."""
     points = sweep_points([f"+sweep={template}", "debug=smoke", *swept_cost_keys(template)])
     for point in {tuple(points[0]), tuple(points[-1])}:
-        cfg, choices, _ = composed(*point)
+        cfg, choices, _, _ = composed(*point)
         assert_smoke_sized(cfg, choices, pinned_only=True)
 
 
 def test_smoke_beats_a_template_that_sets_the_budget() -> None:
     """quickstart sets train.iters and log_every itself, after debug in the composition: the sweep params win."""
     assert composed("+sweep=quickstart", "debug=smoke")[0].train.iters != SMOKE.train.iters  # why the pins exist
-    cfg, _, _ = composed(*sweep_points(["+sweep=quickstart", "debug=smoke"])[0])
+    cfg, _, _, _ = composed(*sweep_points(["+sweep=quickstart", "debug=smoke"])[0])
     assert (cfg.train.iters, cfg.train.log_every) == (SMOKE.train.iters, SMOKE.train.log_every)
 
 
