@@ -112,7 +112,7 @@ class GANModule(pl.LightningModule):
 
     def _failed(self, culprits: Dict[int, Tuple[BaseException, str]]) -> None:
         """Points whose own values made a step raise (gansweep.model.isolation): failed, unless they had diverged."""
-        self.health.read(self.g_iters)
+        self.read_health()  # a divergence not read yet comes first (and its point leaves training too)
         for k, (error, trace) in culprits.items():
             if self.health.points[k].status == TRAINING:
                 self.health.fail(k, error, trace, self.g_iters)
