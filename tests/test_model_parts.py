@@ -78,7 +78,8 @@ def test_isolation_fails_the_point_whose_own_values_raise_and_computes_the_step_
 
     def on_failed(culprits: dict) -> None:
         failed.update(culprits)
-        stack.route_out(list(culprits))
+        for k, (error, trace) in culprits.items():
+            stack.health.fail(k, error, trace, at=0)  # its slot leaves the batched computation
 
     with torch.no_grad():
         stack.points[1].networks.critic.out.bias.fill_(1e9)  # its scores with it

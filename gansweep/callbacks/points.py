@@ -2,13 +2,16 @@
 (gansweep.model.view.PointView) and its PointTrainer (its loggers, data, callbacks and checkpoint file). A model of
 one point and a fused group of K are wired the same way, so a point leaves the same files either way.
 
-A point's hooks run while it trains; when its run ends inside the fit (diverged, stopped by its own callbacks) it
-gets that iteration's hooks and then on_train_end, as its run alone would; when its callbacks raise, it is recorded
-failed and the others go on.
+A point gets the hooks its run alone gets. While it trains, every hook of the fit. When its run ends and the fit
+ends with it (the last point, or a single run), Lightning's own end hooks reach it (on_train_epoch_end,
+on_train_end). When its run ends while others go on (it diverged at a read, or its callbacks asked to stop), it
+gets that iteration's hooks and then on_train_end at once. When its callbacks raise, or its own values make a step
+raise, it gets on_exception with its error and is recorded failed; the others go on.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
@@ -16,9 +19,11 @@ from typing import Any, List, Optional, Sequence
 import pytorch_lightning as pl
 import torch
 
-from gansweep.model.health import DIVERGED, FAILED, TRAINING
+from gansweep.model.health import FAILED, TRAINING
 from gansweep.model.point_state import point_training_state
 from gansweep.model.view import PointView
+
+log = logging.getLogger("gansweep")
 
 
 @dataclass
@@ -30,16 +35,22 @@ class PointRun:
     datamodule: Any
     callbacks: List[pl.Callback]
     trainer: Optional["PointTrainer"] = field(default=None, repr=False)
-    ended: bool = False  # on_train_end has run (or the point failed): only on_fit_end and teardown are left
+    ended: bool = False  # its run is over: only on_fit_end and teardown are left
     raised: bool = False  # its callbacks raised: nothing of theirs runs again
-    stop: bool = False  # its callbacks set trainer.should_stop: its run ends after this iteration
+    stop: bool = False  # its callbacks set trainer.should_stop: its run ends at the end of this iteration
 
     @property
     def status(self) -> str:
         return self.view.module.health.points[self.view.k].status
 
+    @property
+    def open(self) -> bool:
+        """Its hooks still run: it completed the current iteration (training, or diverged at this iteration's read)."""
+        return not self.ended and self.view.k in self.view.module.completed()
+
     def call(self, hook: str, *args: Any) -> None:
-        """The hook of every callback of this point; an exception fails this point (only)."""
+        """The hook of every callback of this point; an exception fails this point (only), whose callbacks get
+        on_exception with it, as a fit alone calls it."""
         if self.raised:
             return
         try:
@@ -48,22 +59,35 @@ class PointRun:
         except Exception as err:
             self.raised = self.ended = True
             self.view.module.fail_point(self.view.k, err)
+            self.exception(err)
+
+    def exception(self, err: BaseException) -> None:
+        for callback in self.callbacks:
+            try:
+                callback.on_exception(self.trainer, self.view, err)  # type: ignore[arg-type]
+            except Exception as again:  # the point is failed already: its record keeps the first error
+                log.warning("%s.on_exception raised %s: %s", type(callback).__name__, type(again).__name__, again)
 
     def end(self) -> None:
-        """Its run is over: on_train_end, as its run alone ends (the module records it finished if still training;
-        a failed point gets no more hooks)."""
+        """Its run is over: on_train_end when it completed the iteration (recorded finished if it still trained), its
+        error's on_exception when a step it could not complete failed it."""
         if self.ended:
             return
-        self.ended = True
-        if self.status in (TRAINING, DIVERGED):
+        if self.open:
             self.call("on_train_end")
-        if self.status == TRAINING:
-            self.view.module.finish_point(self.view.k)
+            if self.status == TRAINING:
+                self.view.module.finish_point(self.view.k)
+        elif self.status == FAILED and not self.raised:
+            error = self.view.module.health.points[self.view.k].exception
+            if error is not None:
+                self.exception(error)
+        self.ended = True
 
 
 class PointTrainer:
-    """What a point's callbacks read of the trainer: its own loggers, data module, callbacks and checkpoint, the
-    trainer's counters, and `group`, the fit's Lightning Trainer, for anything else."""
+    """What a point's callbacks read of the trainer: its own loggers, data module, callbacks and checkpoint, whether
+    its run stops, and the fit's counters and settings (GROUP_ATTRIBUTES, the same for every point of a group);
+    `group` is the fit's Lightning Trainer, for anything else."""
 
     def __init__(self, trainer: pl.Trainer, run: PointRun) -> None:
         self.group, self.run = trainer, run
@@ -85,29 +109,19 @@ class PointTrainer:
         return list(self.run.callbacks)
 
     @property
-    def global_step(self) -> int:
-        return self.group.global_step
-
-    @property
-    def current_epoch(self) -> int:
-        return self.group.current_epoch
-
-    @property
-    def is_global_zero(self) -> bool:
-        return self.group.is_global_zero
-
-    @property
     def should_stop(self) -> bool:
         return self.run.stop or self.group.should_stop
 
     @should_stop.setter
     def should_stop(self, value: bool) -> None:
-        """True ends this point's run after the current iteration (the others go on)."""
+        """True ends this point's run at the end of the current iteration (set at on_train_start: before its first),
+        as Lightning's should_stop ends a fit; the others go on."""
         self.run.stop = self.run.stop or bool(value)
 
     def save_checkpoint(self, path: Any) -> None:
         """Point k's checkpoint as its unfused run writes it: its networks, its optimizer and scheduler states, its
-        callbacks' states, and whatever its callbacks' on_save_checkpoint adds (gansweep's part)."""
+        callbacks' states, Lightning's loop counters, and whatever its callbacks' on_save_checkpoint adds
+        (gansweep's part)."""
         view, group = self.run.view, self.group
         schedulers = [config.scheduler for config in group.lr_scheduler_configs]
         checkpoint = {
@@ -115,6 +129,7 @@ class PointTrainer:
             "global_step": group.global_step,
             "pytorch-lightning_version": pl.__version__,
             "state_dict": view.state_dict(),
+            "loops": _loops_state(group),
             **point_training_state(group.optimizers, schedulers, view.k, view.module.n_points),
             "callbacks": {cb.state_key: cb.state_dict() for cb in self.run.callbacks if cb.state_dict()},
         }
@@ -123,40 +138,104 @@ class PointTrainer:
         torch.save(checkpoint, Path(path))
 
 
+def _loops_state(trainer: pl.Trainer) -> Any:
+    """Lightning's loop counters, as its own checkpoint of a fit holds them (no resume reads them: a resumed fit runs
+    the remaining generator iterations as a fresh epoch, gansweep.callbacks.restore)."""
+    connector = getattr(trainer, "_checkpoint_connector", None)
+    return connector._get_loops_state_dict() if connector is not None else {}
+
+
+# Read-only Trainer attributes a callback may use that are the same for every point of a group (the optimizers and
+# schedulers hold every point's parameter groups; a single run's are its own).
+GROUP_ATTRIBUTES = (
+    "current_epoch",
+    "global_step",
+    "max_epochs",
+    "max_steps",
+    "min_epochs",
+    "min_steps",
+    "num_training_batches",
+    "estimated_stepping_batches",
+    "is_global_zero",
+    "global_rank",
+    "local_rank",
+    "node_rank",
+    "world_size",
+    "num_devices",
+    "num_nodes",
+    "strategy",
+    "accelerator",
+    "precision",
+    "precision_plugin",
+    "state",
+    "training",
+    "sanity_checking",
+    "fast_dev_run",
+    "default_root_dir",
+    "log_dir",
+    "optimizers",
+    "lr_scheduler_configs",
+    "lightning_module",
+    "received_sigterm",
+)
+
+
+def _group_attribute(name: str) -> property:
+    def read(self: PointTrainer) -> Any:
+        return getattr(self.group, name)
+
+    return property(read, doc=f"The fit's Trainer.{name}.")
+
+
+for _name in GROUP_ATTRIBUTES:
+    setattr(PointTrainer, _name, _group_attribute(_name))
+
+
 class PointCallbacks(pl.Callback):
     """Every hook of the fit, handed to each training point's callbacks with that point's views."""
 
     def __init__(self, runs: Sequence[PointRun]) -> None:
         self.runs = list(runs)
 
-    def _open(self) -> List[PointRun]:
-        """The points still in the fit's hooks: training, or diverged at this iteration's read."""
-        return [run for run in self.runs if not run.ended and run.status in (TRAINING, DIVERGED)]
-
     def _forward(self, hook: str, *args: Any) -> None:
-        for run in self._open():
-            run.call(hook, *args)
+        for run in self.runs:
+            if run.open:
+                run.call(hook, *args)
+
+    def _end_runs(self, trainer: pl.Trainer) -> None:
+        """Runs over at this iteration end now while others go on; when none goes on, the fit stops, and Lightning's
+        own end hooks end them (as a fit alone ends). A point a step failed ends at once."""
+        going_on = any(run.status == TRAINING and not run.stop and not run.ended for run in self.runs)
+        for run in self.runs:
+            if run.ended:
+                continue
+            if run.status == FAILED or going_on and (run.status != TRAINING or run.stop):
+                run.end()
+            elif run.stop:
+                trainer.should_stop = True
 
     def setup(self, trainer: pl.Trainer, module: Any, stage: str) -> None:
         for run in self.runs:
             run.trainer = PointTrainer(trainer, run)
             run.call("setup", stage)
 
+    def on_train_start(self, trainer: pl.Trainer, module: Any) -> None:
+        self._forward("on_train_start")
+        self._end_runs(trainer)
+
     def on_train_batch_start(self, trainer: pl.Trainer, module: Any, batch: Any, batch_idx: int) -> None:
-        for run in self._open():
-            run.call("on_train_batch_start", batch[:, run.view.k], batch_idx)
+        for run in self.runs:
+            if run.open:
+                run.call("on_train_batch_start", batch[:, run.view.k], batch_idx)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        """The iteration's hooks for each point that trained in it (one diverged at this read included); then a
-        point whose run ended here gets on_train_end."""
-        for run in self._open():
-            run.call("on_train_batch_end", outputs, batch[:, run.view.k], batch_idx)
         for run in self.runs:
-            if not run.ended and (run.status != TRAINING or run.stop):
-                run.end()
+            if run.open:
+                run.call("on_train_batch_end", outputs, batch[:, run.view.k], batch_idx)
+        self._end_runs(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, module: Any) -> None:
-        for run in self._open():
+        for run in self.runs:
             run.end()
 
     def on_fit_end(self, trainer: pl.Trainer, module: Any) -> None:

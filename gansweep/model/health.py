@@ -7,7 +7,7 @@ Divergence is flagged on the device (no host synchronisation per step) and read 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from torch import Tensor
@@ -35,11 +35,13 @@ class PointStatus:
 
 
 class Health:
-    """The statuses of K points, and the device-side flags of their first non-finite iteration."""
+    """The statuses of K points, and the device-side flags of their first non-finite iteration. `on_end(k)` is told
+    whenever point k's run ends (its slot leaves the batched computation, gansweep.model.stack)."""
 
-    def __init__(self, n_points: int) -> None:
+    def __init__(self, n_points: int, on_end: Optional[Callable[[int], None]] = None) -> None:
         self.points = [PointStatus() for _ in range(n_points)]
         self.first_non_finite: Optional[Tensor] = None  # [K] on the training device, -1 while finite
+        self.on_end = on_end
 
     def training(self) -> List[int]:
         return [k for k, point in enumerate(self.points) if point.status == TRAINING]
@@ -71,6 +73,8 @@ class Health:
         point.status, point.ended_at = status, at
         for key, value in fields.items():
             setattr(point, key, value)
+        if self.on_end is not None:
+            self.on_end(k)
 
     def fail(self, k: int, error: BaseException, traceback: str, at: int) -> None:
         self.end(k, FAILED, at, error=f"{type(error).__name__}: {error}", traceback=traceback, exception=error)

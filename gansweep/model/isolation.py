@@ -12,7 +12,8 @@ gives them. An error that no point raises alone, or that every point raises, is 
 from __future__ import annotations
 
 import traceback
-from typing import Callable, Dict, Tuple
+from contextlib import nullcontext
+from typing import Callable, ContextManager, Dict, Tuple
 
 import torch
 from torch import Tensor
@@ -24,10 +25,13 @@ Failed = Callable[[Dict[int, Tuple[BaseException, str]]], None]
 
 
 class Isolation:
-    """Steps.run for a model: `on_failed({point: (error, traceback)})` takes the failed points out of training."""
+    """Steps.run for a model: `on_failed({point: (error, traceback)})` takes the failed points out of training;
+    `quiet()` is where the probes compute (no training hooks fire for them)."""
 
-    def __init__(self, stack: GANStack, noise: PointNoise, on_failed: Failed) -> None:
-        self.stack, self.noise, self.on_failed = stack, noise, on_failed
+    def __init__(
+        self, stack: GANStack, noise: PointNoise, on_failed: Failed, quiet: Callable[[], ContextManager] = nullcontext
+    ) -> None:
+        self.stack, self.noise, self.on_failed, self.quiet = stack, noise, on_failed, quiet
 
     def __call__(self, compute: Callable[[], Dict[str, Tensor]]) -> Dict[str, Tensor]:
         if len(self.stack.training_points) < 2:  # nothing to isolate: an error is this point's, or the group's
@@ -52,7 +56,8 @@ class Isolation:
         for k in self.stack.training_points:
             routes = self.stack.route_all(k)
             try:
-                compute()
+                with self.quiet():
+                    compute()
             except Exception as err:
                 culprits[k] = (err, traceback.format_exc())
             finally:

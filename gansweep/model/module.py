@@ -3,8 +3,9 @@ steps, health, sampling) and calls them once per training_step, which is one GEN
 
 from __future__ import annotations
 
+import contextlib
 import traceback
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import pytorch_lightning as pl
 import torch
@@ -18,7 +19,7 @@ from gansweep.model.point_state import force_foreach
 from gansweep.model.points import GANPoint
 from gansweep.model.sampling import Sampler
 from gansweep.model.stack import GANStack
-from gansweep.model.steps import Steps, begin_iteration, generator_iteration
+from gansweep.model.steps import Steps, begin_iteration, generator_iteration, plain_backward
 from gansweep.noise import PointNoise
 from gansweep.optim import SchedulerFactory, one_optimizer
 
@@ -51,15 +52,16 @@ class GANModule(pl.LightningModule):
         if update not in UPDATES:
             raise ValueError(f"train.update={update!r} is not an option; choose one of {', '.join(UPDATES)}")
         self.automatic_optimization = False
-        self.stack = GANStack([points] if isinstance(points, GANPoint) else list(points))
-        self.n_points = len(self.stack.points)
+        points = [points] if isinstance(points, GANPoint) else list(points)
+        self.n_points = len(points)
+        self.health = Health(self.n_points, on_end=self._left)
+        self.stack = GANStack(points, self.health)
         self.loss, self.update, self.scheduler_factory = loss, update, scheduler
         self.log_every = log_every
-        self.health = Health(self.n_points)
         self.sampler = Sampler(self.stack)
-        noise = PointNoise([p.seed for p in self.stack.points], fused=True)  # training: z and interpolation epsilon
+        noise = PointNoise([p.seed for p in points], fused=True)  # training: z and interpolation epsilon
         self.steps = Steps(self.stack, loss, noise, generator_batch_size)
-        self.steps.run = Isolation(self.stack, noise, self._failed)
+        self.steps.run = Isolation(self.stack, noise, self._failed, self._quiet)
         self.point_curves: List[Dict[str, float]] = [{} for _ in range(self.n_points)]  # the last logged train/*
         self.point_loggers: List[Sequence[Any]] = [() for _ in range(self.n_points)]
         self.g_iters = 0  # a resumed run starts at its checkpoint's count (gansweep.callbacks.restore)
@@ -91,9 +93,10 @@ class GANModule(pl.LightningModule):
         self.steps.backward, self.steps.dtype = self.manual_backward, self.dtype  # type: ignore[assignment]
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
+        if not self.health.any_training():  # every run ended in this iteration's hooks: the fit stops after it
+            return
         opt_g, opt_d = _as_list(self.optimizers())
         begin_iteration(self.steps, self.g_iters, batch, self.update, self.device)
-        training = self.health.training()  # a point that diverges now logs this iteration, its last
         logs = generator_iteration(self.steps, opt_g, opt_d, list(batch.unbind(0)), self.update)
         for scheduler in _as_list(self.lr_schedulers()):
             scheduler.step()
@@ -101,37 +104,53 @@ class GANModule(pl.LightningModule):
         self.health.watch(torch.stack([value.reshape(self.n_points) for value in logs.values()]), self.g_iters)
         if self.g_iters % self.log_every == 0 or self.g_iters >= self.last_iteration:
             self.read_health()
-            self._log_curves(logs, [k for k in training if self.health.points[k].status in (TRAINING, DIVERGED)])
+            self._log_curves(logs, self.completed())
+
+    def completed(self) -> List[int]:
+        """The points that completed the current generator iteration: still training, or diverged at its read."""
+        return [
+            k
+            for k, point in enumerate(self.health.points)
+            if point.status == TRAINING or point.status == DIVERGED and point.ended_at == self.g_iters
+        ]
 
     def read_health(self) -> None:
         """Reads the divergence flags (a host synchronisation: once per log interval, and before a checkpoint); a
         diverged point leaves training at this iteration, and the fit stops when no point is left."""
-        out = self.health.read(self.g_iters)
-        if out:
-            self._leave(out)
+        self.health.read(self.g_iters)
 
     def _failed(self, culprits: Dict[int, Tuple[BaseException, str]]) -> None:
-        """Points whose own values made a step raise (gansweep.model.isolation): failed, unless they had diverged."""
-        self.read_health()  # a divergence not read yet comes first (and its point leaves training too)
+        """Points whose own values made a step raise (gansweep.model.isolation): failed, unless they had diverged,
+        at the iterations they completed."""
+        self.read_health()  # a divergence not read yet comes first
         for k, (error, trace) in culprits.items():
             if self.health.points[k].status == TRAINING:
                 self.health.fail(k, error, trace, self.g_iters)
-        self._leave(list(culprits))
 
     def fail_point(self, k: int, error: BaseException) -> None:
         """Point k's own callbacks raised: it leaves training, recorded failed; the others go on."""
         self.health.fail(k, error, traceback.format_exc(), self.g_iters)
-        self._leave([k])
 
     def finish_point(self, k: int) -> None:
         """Point k's run ended as a finished one (its budget, or its callbacks stopped it)."""
         self.health.end(k, OK, self.g_iters)
-        self._leave([k])
 
-    def _leave(self, out: Sequence[int]) -> None:
-        self.stack.route_out(out)
+    def _left(self, k: int) -> None:
+        """Health's word that point k's run ended: its slot leaves the batched computation; with no point left
+        training, the fit stops."""
+        self.stack.reroute()
         if not self.health.any_training() and self._trainer is not None:
             self.trainer.should_stop = True
+
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Isolation's probes backpropagate without Lightning's backward hooks (a step's hooks fire once)."""
+        backward = self.steps.backward
+        self.steps.backward = plain_backward
+        try:
+            yield
+        finally:
+            self.steps.backward = backward
 
     def _log_curves(self, logs: Dict[str, Tensor], points: Sequence[int]) -> None:
         """Each listed point's values to its own loggers, step = generator iterations (Lightning's global step counts

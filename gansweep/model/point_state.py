@@ -3,9 +3,7 @@ checkpoint is an ordinary run's, and a group resumes from its points' own checkp
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
-
-from torch.optim import Optimizer
+from typing import Any, Dict, Sequence
 
 FORCED_FOREACH = "gansweep_foreach"  # a param-group key: `foreach` was set by a fused group, not by the user
 
@@ -51,12 +49,6 @@ def _per_group(value: Any, n_groups: int) -> bool:
     return isinstance(value, list) and len(value) == n_groups
 
 
-def load_point_states(optimizers: Sequence[Optimizer], per_point: Sequence[List[Dict[str, Any]]]) -> None:
-    """Each group optimizer from every point's own state of it (per_point[k][i]: point k's state of optimizer i)."""
-    for i, optimizer in enumerate(optimizers):
-        optimizer.load_state_dict(merge_optimizer_states([states[i] for states in per_point]))
-
-
 def force_foreach(optimizers: Sequence[Any]) -> None:
     """A group's optimizers take the multi-tensor update (torch picks it by itself on CUDA only) where the user left
     `foreach` unset: K parameter groups of small tensors. A point's own state records `foreach` unset again
@@ -78,6 +70,7 @@ def point_training_state(optimizers: Sequence[Any], schedulers: Sequence[Any], k
 
 def load_training_states(optimizers: Sequence[Any], schedulers: Sequence[Any], checkpoints: Sequence[Dict]) -> None:
     """The group's optimizers and schedulers from each point's own checkpoint (in point order)."""
-    load_point_states(optimizers, [checkpoint["optimizer_states"] for checkpoint in checkpoints])
+    for i, optimizer in enumerate(optimizers):
+        optimizer.load_state_dict(merge_optimizer_states([c["optimizer_states"][i] for c in checkpoints]))
     for i, scheduler in enumerate(schedulers):
         scheduler.load_state_dict(merge_scheduler_states([c["lr_schedulers"][i] for c in checkpoints]))

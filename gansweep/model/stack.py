@@ -12,7 +12,7 @@ batched calls, and the other slots compute exactly what they would beside it.
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +20,7 @@ from torch.nn.utils import parametrize
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gansweep.constraints.base import Constraint
+from gansweep.model.health import Health
 from gansweep.model.points import GANPoint, same
 
 
@@ -109,13 +110,15 @@ class StackedNetwork(nn.Module):
 
 class GANStack(nn.Module):
     """The points' generators and critics as StackedNetworks, the constraints' penalties fused (slot j: the j-th
-    constraint of every point, per-point lambda), and one EMA generator per point when train.ema is set."""
+    constraint of every point, per-point lambda), and one EMA generator per point when train.ema is set. Which points
+    train is `health`'s (gansweep.model.health): a point whose run ended is routed out."""
 
-    def __init__(self, points: Sequence[GANPoint]) -> None:
+    def __init__(self, points: Sequence[GANPoint], health: Optional[Health] = None) -> None:
         super().__init__()
         if not points:
             raise ValueError("a model trains at least one point")
         self.points = list(points)  # a plain list: the networks are registered through generator and critic
+        self.health = health if health is not None else Health(len(self.points), on_end=lambda k: self.reroute())
         self.z_dim: int = same("arch z_dim", [p.networks.z_dim for p in points])
         self.generator = StackedNetwork([p.networks.generator for p in points])
         self.critic = StackedNetwork([p.networks.critic for p in points])
@@ -131,20 +134,17 @@ class GANStack(nn.Module):
         self.ema = nn.ModuleList(self.averages)  # registered: moved with the model
         # batch norm mixes the statistics of real and fake when they share a pass: the critic scores them apart
         self.critic_has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.critic.modules())
-        self.live = [True] * len(self.points)  # each point still trains (its slot computes with its own tensors)
 
     @property
     def training_points(self) -> List[int]:
-        return [k for k, live in enumerate(self.live) if live]
+        return self.health.training()
 
-    def route_out(self, out: Sequence[int]) -> None:
-        """Take points out of training: their slots compute with the first training point's tensors, detached (when
-        none is left, nothing trains and the routes stay as they were)."""
-        for k in out:
-            self.live[k] = False
+    def reroute(self) -> None:
+        """Each point out of training computes with the first training point's tensors, detached (with none left the
+        routes stay as they were: the module takes no more steps, gansweep.model.module)."""
         training = self.training_points
         if training:
-            self.set_routes([k if self.live[k] else training[0] for k in range(len(self.points))])
+            self.set_routes([k if k in training else training[0] for k in range(len(self.points))])
 
     def route_all(self, member: int) -> List[int]:
         """Every slot computes with `member`'s tensors (a probe of that point alone); returns the routes to restore."""

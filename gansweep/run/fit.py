@@ -1,6 +1,7 @@
 """One fit of K >= 1 built points: one GANModule over their stack, their data stacked, each point's callbacks and
 loggers wired to its own view, one Lightning Trainer. A run is the fit of one point; a fused group of K is wired the
-same way. How each point ended is in the module's health when this returns: nothing escapes it."""
+same way. Once training starts, nothing escapes it: how each point ended is in the module's health when it returns
+(a fit that cannot start, e.g. points of different architectures, raises)."""
 
 from __future__ import annotations
 
@@ -65,10 +66,11 @@ def fit(points: Sequence[FitPoint], loss: Any, options: Dict[str, Any], settings
 
     _quiet_lightning()
     module = GANModule([p.point for p in points], loss, **options)
+    starts = {checkpoint_iteration(p.checkpoint) for p in points}
+    if len(starts) != 1:
+        raise ValueError(f"the points of one fit start at one generator iteration, got {sorted(starts)}")
+    (start,) = starts
     checkpoints = [p.checkpoint for p in points if p.checkpoint is not None]
-    if checkpoints and len(checkpoints) != len(points):
-        raise ValueError("the points of one fit are all fresh or all resumed")
-    start = checkpoint_iteration(checkpoints[0] if checkpoints else None)
     data = StackedData([p.datamodule for p in points])
     per_step = settings.n_critic + loss.extra_real_batches  # real batches per generator iteration
     data.configure_batches(settings.batch_size, per_step, settings.iters - start, start)
