@@ -197,10 +197,14 @@ class PointCallbacks(pl.Callback):
     def __init__(self, runs: Sequence[PointRun]) -> None:
         self.runs = list(runs)
 
+    def _open(self) -> List[PointRun]:
+        """The runs whose hooks still run (PointRun.open), the module's completed points read once per hook."""
+        completed = set(self.runs[0].view.module.completed()) if self.runs else set()
+        return [run for run in self.runs if not run.ended and run.view.k in completed]
+
     def _forward(self, hook: str, *args: Any) -> None:
-        for run in self.runs:
-            if run.open:
-                run.call(hook, *args)
+        for run in self._open():
+            run.call(hook, *args)
 
     def _end_runs(self, trainer: pl.Trainer) -> None:
         """Runs over at this iteration end now while others go on; when none goes on, the fit stops, and Lightning's
@@ -224,14 +228,12 @@ class PointCallbacks(pl.Callback):
         self._end_runs(trainer)
 
     def on_train_batch_start(self, trainer: pl.Trainer, module: Any, batch: Any, batch_idx: int) -> None:
-        for run in self.runs:
-            if run.open:
-                run.call("on_train_batch_start", batch[:, run.view.k], batch_idx)
+        for run in self._open():
+            run.call("on_train_batch_start", batch[:, run.view.k], batch_idx)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        for run in self.runs:
-            if run.open:
-                run.call("on_train_batch_end", outputs, batch[:, run.view.k], batch_idx)
+        for run in self._open():
+            run.call("on_train_batch_end", outputs, batch[:, run.view.k], batch_idx)
         self._end_runs(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, module: Any) -> None:

@@ -47,8 +47,6 @@ class Isolation:
                     raise
                 self.on_failed(culprits)
                 self._restore(saved)
-                if len(self.stack.training_points) < 2:
-                    return compute()
 
     def _probe(self, compute: Callable[[], Dict[str, Tensor]], saved: Tuple) -> Dict[int, Tuple[BaseException, str]]:
         """Each training point's step computed alone: the points whose own computation raises, with their errors."""

@@ -86,9 +86,9 @@ def fit_groups(cfgs: Sequence[DictConfig]) -> List[List[int]]:
     groups: Dict[str, List[int]] = {}
     views = [_training_view(cfg) for cfg in cfgs]
     for i, (cfg, view) in enumerate(zip(cfgs, views, strict=True)):
-        alone = str(cfg.trainer.precision) in FLOAT16_SCALED
-        groups.setdefault(f"alone {i}" if alone else json.dumps(view, sort_keys=True, default=str), []).append(i)
-    if len(groups) > 1 and len(cfgs) > 1:
+        key = f"alone {i}" if never_fused(cfg) is not None else json.dumps(view, sort_keys=True, default=str)
+        groups.setdefault(key, []).append(i)
+    if len(groups) > 1:
         first = views[0]
         differing = sorted({k for view in views[1:] for k in first.keys() | view.keys() if first.get(k) != view.get(k)})
         log.warning(
