@@ -9,6 +9,16 @@ from typing import Any, Dict, List, Optional
 from omegaconf import MISSING, OmegaConf
 
 
+class ConfigError(ValueError):
+    """A config value or input file that cannot work, found before anything trains; the message says what to change.
+    `key` names the config key at fault (None for an input file), so a launcher can tell a value every grid point
+    shares from one a single point was given."""
+
+    def __init__(self, message: str, key: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class FailedPolicy(str, Enum):
     """What running the task again does to a point whose metrics.json says `failed`."""
 
