@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional
@@ -73,9 +74,17 @@ class TrainerConfig:
     enable_progress_bar: bool = False
 
 
+class ChangedPolicy(str, Enum):
+    """What running the task again does to a point whose folder was trained on another config."""
+
+    refuse = "refuse"  # stop before anything trains, naming the keys that differ (the default: the record stays true)
+    fresh = "fresh"  # train it again from scratch on the new config (the old record and checkpoint are kept aside)
+
+
 @dataclass
 class ResumeConfig:
     failed: FailedPolicy = FailedPolicy.skip  # a point recorded as failed: skip | rerun | resume
+    changed: ChangedPolicy = ChangedPolicy.refuse  # a point trained on another config: refuse | fresh
 
 
 @dataclass
@@ -121,16 +130,44 @@ def update_scheme(train: Any) -> str:
     return str(getattr(value, "value", value))
 
 
+SEED_RANGE = 2**32  # numpy's and torch's seeds: 0 .. 2**32 - 1
+
+
+def check_values(cfg: Any) -> None:
+    """Values no run can train on, found before anything starts (a launcher checks every point with this): the train
+    ranges, the seed's range, and no NaN or infinity anywhere (a NaN penalty weight would only show as a divergence)."""
+    seed = cfg.get("seed")
+    if not isinstance(seed, int) or not 0 <= seed < SEED_RANGE:
+        raise ConfigError(f"seed must be an integer in 0 .. 2**32 - 1 (numpy's and torch's range), got {seed!r}", "seed")
+    check_train(cfg.train)
+    _check_finite(OmegaConf.to_container(cfg, resolve=True), "")
+
+
+def _check_finite(node: Any, key: str) -> None:
+    if isinstance(node, dict):
+        for name, value in node.items():
+            _check_finite(value, f"{key}.{name}" if key else str(name))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _check_finite(value, f"{key}[{i}]")
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"{key} is {node}: a config value must be a finite number", key)
+
+
 def check_train(train: Any) -> None:
     """Ranges the types cannot express; the message names the key to change."""
     for key in ("iters", "n_critic", "batch_size", "log_every"):
         if train[key] < 1:
-            raise ValueError(f"train.{key} must be >= 1, got {train[key]}")
+            raise ConfigError(f"train.{key} must be >= 1, got {train[key]}", f"train.{key}")
     if train.generator_batch_size is not None and train.generator_batch_size < 1:
-        raise ValueError(f"train.generator_batch_size must be >= 1 or null, got {train.generator_batch_size}")
+        raise ConfigError(
+            f"train.generator_batch_size must be >= 1 or null, got {train.generator_batch_size}",
+            "train.generator_batch_size",
+        )
     if train.checkpoint_every is not None and train.checkpoint_every < 1:
-        raise ValueError(
-            f"train.checkpoint_every is in generator iterations, >= 1 or null; got {train.checkpoint_every}"
+        raise ConfigError(
+            f"train.checkpoint_every is in generator iterations, >= 1 or null; got {train.checkpoint_every}",
+            "train.checkpoint_every",
         )
     if train.ema is not None and not 0.0 < train.ema < 1.0:
-        raise ValueError(f"train.ema is a decay in (0, 1) or null, got {train.ema}")
+        raise ConfigError(f"train.ema is a decay in (0, 1) or null, got {train.ema}", "train.ema")

@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Sequence
 from omegaconf import OmegaConf
 
 MULTIRUN_FILE = "multirun.yaml"
+GRID_SWEEPERS = ("BasicSweeper", "GansweepSweeper")  # sweepers whose points are the cartesian grid of the overrides
 # overrides that steer how a point runs, not which point it is: they may change between attempts
 EXECUTION_KEYS = ("resume.", "train.checkpoint_every")
 
@@ -32,12 +33,17 @@ def read_grid(sweep_dir: Path) -> Optional[Grid]:
     if not saved.is_file():
         return None
     hydra = OmegaConf.load(saved).hydra
-    if "BasicSweeper" not in str(OmegaConf.select(hydra, "sweeper._target_", default="")):
+    if not str(OmegaConf.select(hydra, "sweeper._target_", default="")).endswith(GRID_SWEEPERS):
         return None
-    params = OmegaConf.select(hydra, "sweeper.params", default=None) or {}
+    return expand(sweep_arguments(hydra))
+
+
+def sweep_arguments(hydra: object) -> List[str]:
+    """What a sweep's `hydra` node sweeps: the template's hydra.sweeper.params, then the command line's overrides."""
+    params = OmegaConf.select(hydra, "sweeper.params", default=None) or {}  # type: ignore[arg-type]
     arguments = [f"{key}={value}" for key, value in params.items()]
-    arguments += list(OmegaConf.to_container(hydra.overrides.task, resolve=False))  # type: ignore[arg-type]
-    return expand(arguments)
+    arguments += list(OmegaConf.to_container(hydra.overrides.task, resolve=False))  # type: ignore[attr-defined]
+    return arguments
 
 
 def expand(arguments: List[str]) -> Grid:

@@ -3,10 +3,11 @@ failed or interrupted), and checkpoints/last.ckpt, the training state a resumed 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from gansweep.files import write_text_atomic
 
@@ -17,6 +18,8 @@ STATUSES = ("ok", "diverged", "failed", "interrupted")  # interrupted: stopped b
 DERIVED_CHOICES = ("hydra", "debug/", "protocol/")
 CHECKPOINT = Path("checkpoints") / "last.ckpt"  # in the run folder
 STATE_KEY = "gansweep"  # gansweep's part of a checkpoint: g_iters, the global RNG states, the run's overrides
+# how a run is kept, not what it trains: left out of a point's identity (a resume may change them)
+IDENTITY_EXCLUDED = ("resume", "logger", "trainer.enable_progress_bar", "train.checkpoint_every")
 OBJECTIVES = ("energy_distance", "fid_inception", "kl", "fid_digits")  # what a sweeper minimises, first recorded
 
 
@@ -31,10 +34,12 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def new_record(hydra_cfg: Any, seed: Any) -> Dict[str, Any]:
-    """A point's record before it runs: "failed" until the run says otherwise, with its choices and overrides.
+def new_record(hydra_cfg: Any, cfg: Any) -> Dict[str, Any]:
+    """A point's record before it runs: "failed" until the run says otherwise, with its choices, overrides and the
+    hash of its config (its identity: a resume refuses a folder whose point was trained on another config).
 
-    `hydra_cfg` is the point's `hydra` node; the task and the launcher (for a point that died) both start here.
+    `hydra_cfg` is the point's `hydra` node, `cfg` its task config; the task and the launcher (for a point that died
+    or was refused before it started) both start here.
     """
     return {
         "status": "failed",
@@ -45,8 +50,40 @@ def new_record(hydra_cfg: Any, seed: Any) -> Dict[str, Any]:
         "protocol": {},  # how each evaluation measured its metrics (extractor, weights, sample counts)
         "choices": {k: str(v) for k, v in hydra_cfg.runtime.choices.items() if not k.startswith(DERIVED_CHOICES)},
         "overrides": list(hydra_cfg.overrides.task),
-        "seed": seed,
+        "seed": cfg.get("seed"),
+        "config_hash": config_hash(identity(cfg)),
     }
+
+
+def identity(cfg: Any) -> Dict[str, Any]:
+    """What a point trains on: its task config as dotted keys, interpolations within it as written (`${hydra:...}` and
+    `${oc.env:...}` say where it runs, not what it trains), less how the run is kept (IDENTITY_EXCLUDED)."""
+    from omegaconf import OmegaConf
+
+    flat: Dict[str, Any] = {}
+    _flatten(OmegaConf.to_container(cfg, resolve=False, enum_to_str=True), "", flat)
+    return {k: v for k, v in flat.items() if not any(k == x or k.startswith(x + ".") for x in IDENTITY_EXCLUDED)}
+
+
+def config_hash(ident: Dict[str, Any]) -> str:
+    """A short, stable hash of an identity (the same config gives the same hash on any machine)."""
+    text = json.dumps(_json_safe(ident), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def identity_changes(old: Dict[str, Any], new: Dict[str, Any]) -> List[Tuple[str, Any, Any]]:
+    """(key, old value, new value) for every key that differs; a missing side is the string "(absent)"."""
+    absent = "(absent)"
+    keys = sorted(set(old) | set(new))
+    return [(k, old.get(k, absent), new.get(k, absent)) for k in keys if old.get(k, absent) != new.get(k, absent)]
+
+
+def _flatten(node: Any, prefix: str, out: Dict[str, Any]) -> None:
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            _flatten(value, f"{prefix}{key}.", out)
+    else:
+        out[prefix[:-1]] = node
 
 
 def write_record(run_dir: Path, record: Dict[str, Any]) -> Path:
@@ -84,14 +121,29 @@ def objective(record: Dict[str, Any]) -> float:
     return float(next((metrics[k] for k in OBJECTIVES if metrics.get(k) is not None), math.nan))
 
 
+class CheckpointUnreadable(Exception):
+    """A checkpoint file that exists but cannot be loaded (truncated, corrupt, not a checkpoint)."""
+
+
 def load_checkpoint(path: Path) -> Optional[Dict[str, Any]]:
     """A checkpoint gansweep wrote (networks, optimizer and scheduler states, callback states, and under STATE_KEY its
-    g_iters, RNG states and overrides), on the CPU; None when absent."""
-    if not Path(path).is_file():
+    g_iters, RNG states, overrides and config identity), on the CPU; None when absent. One that cannot be read raises
+    CheckpointUnreadable naming the file, its size and the error."""
+    path = Path(path)
+    if not path.is_file():
         return None
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get(STATE_KEY), dict):
+            raise ValueError(f"no {STATE_KEY!r} state in it: not a checkpoint gansweep wrote")
+    except Exception as err:
+        size = path.stat().st_size
+        raise CheckpointUnreadable(
+            f"the checkpoint {path} ({size} bytes) cannot be read: {type(err).__name__}: {str(err).splitlines()[0]}"
+        ) from err
+    return checkpoint
 
 
 def checkpoint_iteration(checkpoint: Optional[Dict[str, Any]]) -> int:

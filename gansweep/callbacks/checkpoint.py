@@ -16,15 +16,15 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from gansweep import rng
 from gansweep.callbacks.stop import Interrupted
 from gansweep.model.view import RunView
-from gansweep.record import CHECKPOINT, STATE_KEY
+from gansweep.record import CHECKPOINT, STATE_KEY, config_hash
 
 CHECKPOINT_FILE = CHECKPOINT.name
 
 
 class RunCheckpoint(pl.Callback):
     """Lightning's checkpoint (networks, EMA, optimizers, schedulers, callback states) plus, under "gansweep", the
-    generator-iteration count, every global RNG state and the run's overrides (a resumed run checks it is the
-    same grid point). A diverged run's NaN weights are never saved: the last healthy checkpoint stays."""
+    generator-iteration count, every global RNG state, the run's overrides and its config identity (`config`, set by
+    the run path: a resumed run checks it is the same grid point on the same config). A diverged run's NaN weights are never saved: the last healthy checkpoint stays."""
 
     def __init__(
         self, dirpath: str, every: Optional[int] = None, overrides: Sequence[str] = (), filename: str = CHECKPOINT_FILE
@@ -36,6 +36,7 @@ class RunCheckpoint(pl.Callback):
         self.every = every
         self.overrides: List[str] = list(overrides)
         self.saved_at: Optional[int] = None
+        self.config: Dict[str, Any] = {}  # gansweep.record.identity of the point's config
 
     def on_train_start(self, trainer: pl.Trainer, module: Any) -> None:
         self.saved_at = module.g_iters  # the state training starts from is on disk already (or is the initial one)
@@ -54,6 +55,8 @@ class RunCheckpoint(pl.Callback):
 
     def on_save_checkpoint(self, trainer: pl.Trainer, module: Any, checkpoint: Dict[str, Any]) -> None:
         checkpoint[STATE_KEY] = {"g_iters": module.g_iters, "rng": rng.capture(), "overrides": self.overrides}
+        if self.config:
+            checkpoint[STATE_KEY].update(config=self.config, config_hash=config_hash(self.config))
 
     def save(self, trainer: pl.Trainer, module: RunView) -> None:
         """Write the checkpoint of the current generator iteration, unless it is saved already or diverged."""
@@ -63,8 +66,11 @@ class RunCheckpoint(pl.Callback):
             logger.save()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        trainer.save_checkpoint(tmp)
-        with open(tmp, "rb+") as fh:  # on disk before the rename, so a crash cannot leave a renamed empty file
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        try:
+            trainer.save_checkpoint(tmp)
+            with open(tmp, "rb+") as fh:  # on disk before the rename, so a crash cannot leave a renamed empty file
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        finally:  # a full disk leaves no half-written file behind (the previous checkpoint stays)
+            tmp.unlink(missing_ok=True)
         self.saved_at = module.g_iters

@@ -96,7 +96,7 @@ def lost_record(
     config: DictConfig, error: str, wall_time_s: Optional[float], log_path: str, fields: Dict[str, Any]
 ) -> Dict[str, Any]:
     """The record a launcher writes for a point that could not write its own: failed, how, and where its output is."""
-    record = new_record(config.hydra, config.get("seed"))
+    record = new_record(config.hydra, task_config(config))
     record.update(
         status="failed",
         error=error,

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Tuple
 
 from omegaconf import DictConfig
 
-from gansweep.config import check_train, update_scheme
+from gansweep.config import check_values, update_scheme
 from gansweep.instantiate import instantiate_entries, instantiate_plain
 
 
@@ -25,7 +25,7 @@ def build_point(cfg: DictConfig) -> Tuple[Any, Any, Any]:
     from gansweep.model.points import GANPoint
     from gansweep.optim import optimizer_factories
 
-    check_train(cfg.train)  # a wrong range fails this point at once, before anything is built
+    check_values(cfg)  # a wrong range, seed or NaN fails this point at once, before anything is built
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule = instantiate_plain(cfg.dataset, seed=cfg.seed)
     loss = instantiate(cfg.loss)
@@ -37,7 +37,14 @@ def build_point(cfg: DictConfig) -> Tuple[Any, Any, Any]:
 def point_callbacks(cfg: DictConfig) -> List[Any]:
     """The point's own callbacks: its evaluation first (its numbers survive a later failure), then `callbacks.*`
     (samples, checkpoint). Interpolations read the point's Hydra config (its run folder)."""
-    return [*instantiate_entries({"metrics": cfg.metrics}), *instantiate_entries(cfg.callbacks)]
+    from gansweep.callbacks.checkpoint import RunCheckpoint
+    from gansweep.record import identity
+
+    callbacks = [*instantiate_entries({"metrics": cfg.metrics}), *instantiate_entries(cfg.callbacks)]
+    for callback in callbacks:
+        if isinstance(callback, RunCheckpoint):  # a resume checks the checkpoint was trained on this config
+            callback.config = identity(cfg)
+    return callbacks
 
 
 def module_options(cfg: DictConfig) -> Dict[str, Any]:

@@ -17,11 +17,12 @@ from typing import Any, Dict, List, Optional, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from gansweep.hydra_job import hydra_config, output_dir, task_config
-from gansweep.record import checkpoint_iteration, new_record, objective, write_record
+from gansweep.record import CheckpointUnreadable, checkpoint_iteration, new_record, objective, write_record
 from gansweep.run.plan import SKIP, Plan, plan_run, prepare
 from gansweep.signals import StopSignals, stop_requested
 
 log = logging.getLogger("gansweep")
+HOLD_WAIT_S = 30  # how long a point waits for a process still stopping in its folder (the launcher's stop grace)
 
 
 @dataclass
@@ -60,37 +61,79 @@ def run_jobs(jobs: Sequence[PointJob], progress: bool = False, raise_failure: bo
     """Plan every point; train those to train, the points that start at one generator iteration together (fresh, or
     resumed from their own checkpoints); a stop signal leaves the unstarted ones interrupted where they stood.
     `raise_failure` (a single run): a failed point's error is raised once it is recorded."""
-    values: Dict[int, Any] = {}
-    todo: List[int] = []
-    for i, job in enumerate(jobs):
-        failed = getattr(job.cfg.resume.failed, "value", job.cfg.resume.failed)  # the FailedPolicy enum, or its name
-        try:
-            job.plan = plan_run(job.run_dir, list(job.hydra.overrides.task), str(failed), job.cfg.train.iters)
-        except Exception as err:  # this point only: its folder is left as it is
-            log.error("%s: %s", job.run_dir, err)
-            values[i] = err
-            continue
-        if job.plan.action == SKIP:
-            log.info("skipped: %s is %s", job.run_dir, job.plan.reason)
-            values[i] = objective(job.plan.record or {})
-        else:
-            log.info("%s: %s", job.run_dir, job.plan.reason)
-            prepare(job.run_dir, job.plan)
-            todo.append(i)
-    with StopSignals() as stop:
-        for start in sorted({_start(jobs[i]) for i in todo}):
-            members = [i for i in todo if _start(jobs[i]) == start]
-            train_points([jobs[i] for i in members], progress)
-            values.update((i, objective(jobs[i].record)) for i in members)
-            if stop_requested():  # the others stay unstarted, recorded so: running the sweep again trains them
-                for i in (i for i in todo if i not in values):
-                    values[i] = objective(_unstarted(jobs[i]))
-                break
-    stop.forward()
+    locks = []
+    try:
+        values: Dict[int, Any] = {}
+        todo: List[int] = []
+        for i, job in enumerate(jobs):
+            try:
+                locks.append(_hold(job.run_dir))
+                job.plan = _plan(job)
+            except CheckpointUnreadable as err:  # recorded: resume.failed=rerun starts it afresh
+                values[i] = _unreadable(job, err)
+                continue
+            except Exception as err:  # this point only: its folder is left as it is
+                log.error("%s", err)
+                values[i] = err
+                continue
+            if job.plan.action == SKIP:
+                log.info("skipped: %s is %s", job.run_dir, job.plan.reason)
+                values[i] = objective(job.plan.record or {})
+            else:
+                log.info("%s: %s", job.run_dir, job.plan.reason)
+                prepare(job.run_dir, job.plan)
+                todo.append(i)
+        with StopSignals() as stop:
+            for start in sorted({_start(jobs[i]) for i in todo}):
+                members = [i for i in todo if _start(jobs[i]) == start]
+                train_points([jobs[i] for i in members], progress)
+                values.update((i, objective(jobs[i].record)) for i in members)
+                if stop_requested():  # the others stay unstarted, recorded so: running the sweep again trains them
+                    for i in (i for i in todo if i not in values):
+                        values[i] = objective(_unstarted(jobs[i]))
+                    break
+        stop.forward()
+    finally:
+        for lock in locks:
+            lock.release()
     failure = next((jobs[i].error for i in todo if jobs[i].error is not None), None) if raise_failure else None
     if failure is not None:
         raise failure
     return [values[i] for i in range(len(jobs))]
+
+
+def _hold(run_dir: Path) -> Any:
+    """The run folder for this process: a process still stopping in it (a launcher killed a moment ago) is waited
+    for; a live one is refused (FolderBusy names it), the folder untouched."""
+    from gansweep.lock import describe_holder, hold
+
+    def waiting(holder: Dict[str, Any]) -> None:
+        log.warning("%s is held by %s: waiting up to %d s for it to stop", run_dir, describe_holder(holder), HOLD_WAIT_S)
+
+    return hold(run_dir, "training its point", wait_s=HOLD_WAIT_S, on_wait=waiting)
+
+
+def _plan(job: PointJob) -> Plan:
+    """What to do with the point's folder: resume.failed and resume.changed applied, its config identity checked."""
+    from gansweep.record import identity
+
+    failed = getattr(job.cfg.resume.failed, "value", job.cfg.resume.failed)  # the enum, or its name
+    changed = getattr(job.cfg.resume.get("changed", "refuse"), "value", job.cfg.resume.get("changed", "refuse"))
+    overrides = list(job.hydra.overrides.task)
+    return plan_run(job.run_dir, overrides, str(failed), job.cfg.train.iters, identity(job.cfg), str(changed))
+
+
+def _unreadable(job: PointJob, err: Exception) -> float:
+    """A point whose checkpoint cannot be read: recorded failed with the file's name and error, left for a rerun."""
+    job.record = new_record(job.hydra, job.cfg)
+    job.fail(err)
+    job.record["error"] = f"{err}. resume.failed=rerun trains the point again from scratch"
+    log.error("%s", job.record["error"])
+    try:
+        write_record(job.run_dir, job.record)
+    except OSError as write_err:
+        log.error("%s: its record could not be written (%s)", job.run_dir, write_err)
+    return objective(job.record)
 
 
 def train_points(jobs: Sequence[PointJob], progress: bool = False) -> None:
@@ -126,7 +169,7 @@ def _open(job: PointJob) -> bool:
     from gansweep.loggers.identity import point_identity
 
     checkpoint = job.plan.checkpoint if job.plan is not None else None
-    job.record = new_record(job.hydra, job.cfg.seed)
+    job.record = new_record(job.hydra, job.cfg)
     job.record["resumed_from"] = checkpoint_iteration(checkpoint) if checkpoint is not None else None
     try:
         job.run_dir.mkdir(parents=True, exist_ok=True)
@@ -201,7 +244,7 @@ def write_point(run_dir: Path, record: Dict[str, Any], wall_time_s: float) -> No
 
 def _unstarted(job: PointJob) -> Dict[str, Any]:
     """The record of a point a stop signal kept from starting: interrupted where it stood."""
-    record = new_record(job.hydra, job.cfg.get("seed"))
+    record = new_record(job.hydra, job.cfg)
     record.update(status="interrupted", g_iters=_start(job), resumed_from=None)
     write_record(job.run_dir, record)
     return record
