@@ -138,7 +138,9 @@ def check_values(cfg: Any) -> None:
     ranges, the seed's range, and no NaN or infinity anywhere (a NaN penalty weight would only show as a divergence)."""
     seed = cfg.get("seed")
     if not isinstance(seed, int) or not 0 <= seed < SEED_RANGE:
-        raise ConfigError(f"seed must be an integer in 0 .. 2**32 - 1 (numpy's and torch's range), got {seed!r}", "seed")
+        raise ConfigError(
+            f"seed must be an integer in 0 .. 2**32 - 1 (numpy's and torch's range), got {seed!r}", "seed"
+        )
     check_train(cfg.train)
     _check_finite(OmegaConf.to_container(cfg, resolve=True), "")
 

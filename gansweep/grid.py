@@ -42,7 +42,8 @@ def sweep_arguments(hydra: object) -> List[str]:
     """What a sweep's `hydra` node sweeps: the template's hydra.sweeper.params, then the command line's overrides."""
     params = OmegaConf.select(hydra, "sweeper.params", default=None) or {}  # type: ignore[arg-type]
     arguments = [f"{key}={value}" for key, value in params.items()]
-    arguments += list(OmegaConf.to_container(hydra.overrides.task, resolve=False))  # type: ignore[attr-defined]
+    task = OmegaConf.to_container(hydra.overrides.task, resolve=False)  # type: ignore[attr-defined]
+    arguments += [str(o) for o in task]  # type: ignore[union-attr]
     return arguments
 
 

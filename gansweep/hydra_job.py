@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import sys
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, NoReturn, Optional
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
@@ -48,3 +49,13 @@ def sweep_output_dir(config: DictConfig) -> Path:
         sweep_dir = str(OmegaConf.select(config, "hydra.sweep.dir"))
         subdir = str(OmegaConf.select(config, "hydra.sweep.subdir"))
     return Path(os.path.abspath(os.path.join(sweep_dir, subdir)))
+
+
+def stop_with(message: str, err: Optional[BaseException] = None) -> NoReturn:
+    """End the command on a mistake the user can fix: the message on one line, exit status 1, no traceback (with
+    HYDRA_FULL_ERROR=1, as in Hydra, `err` is raised with its traceback instead)."""
+    if err is not None and os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise err
+    sys.stdout.flush()
+    print(f"Error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)

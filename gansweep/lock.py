@@ -99,7 +99,7 @@ def holder_of(folder: Path) -> Optional[Dict[str, Any]]:
 
 
 def describe_holder(holder: Dict[str, Any]) -> str:
-    """"pid 123 on node1 (the sweep gansweep -m seed=0,1, since 10:00:02)"."""
+    """ "pid 123 on node1 (the sweep gansweep -m seed=0,1, since 10:00:02)"."""
     since = holder.get("since")
     when = f", since {time.strftime('%H:%M:%S', time.localtime(since))}" if isinstance(since, (int, float)) else ""
     what = holder.get("what") or "another process"

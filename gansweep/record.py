@@ -93,6 +93,21 @@ def write_record(run_dir: Path, record: Dict[str, Any]) -> Path:
     return write_text_atomic(Path(run_dir) / METRICS_FILE, json.dumps(_json_safe(record), indent=2) + "\n")
 
 
+_unwritten: Dict[str, Dict[str, Any]] = {}  # run folder -> a record this process could not write
+
+
+def keep_unwritten(run_dir: Path, record: Dict[str, Any]) -> None:
+    """Hold a record whose write failed (a full disk, an unwritable folder), for the launcher to write later."""
+    _unwritten[str(Path(run_dir).absolute())] = dict(record)
+
+
+def take_unwritten() -> Dict[str, Dict[str, Any]]:
+    """The records this process could not write, by run folder; each is handed over once."""
+    taken = dict(_unwritten)
+    _unwritten.clear()
+    return taken
+
+
 def read_record(run_dir: Path) -> Optional[Dict[str, Any]]:
     """A run folder's metrics.json, or None when it has none yet (never run, or still running)."""
     path = Path(run_dir) / METRICS_FILE

@@ -1,5 +1,6 @@
 """Stop signals: SIGTERM, SIGUSR1 and SIGUSR2 (what SLURM, Lightning's SLURM setup and submitit send before a time
-limit or on preemption) become a request to stop at the end of the current generator iteration.
+limit or on preemption) and SIGINT (Ctrl-C in a terminal, sent to the whole process group) become a request to stop
+at the end of the current generator iteration.
 
 The handler only records the signal: the training loop checks the request between iterations
 (gansweep.callbacks.stop), saves the checkpoint and records the run as interrupted. A second signal while that
@@ -22,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 log = logging.getLogger("gansweep")
 
-STOP_SIGNALS = ("SIGTERM", "SIGUSR1", "SIGUSR2")
+STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2")
 
 _active: Optional["StopSignals"] = None
 

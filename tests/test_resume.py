@@ -10,13 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-
-from gansweep.lock import LOCK_FILE
 import pytorch_lightning as pl
 import torch
 
 from gansweep.callbacks.checkpoint import RunCheckpoint
 from gansweep.launch.relaunch import resume_command
+from gansweep.lock import LOCK_FILE
 from gansweep.record import STATE_KEY
 from gansweep.run.fit import cluster_plugins
 from gansweep.run.plan import FRESH, RESUME, SKIP, OtherPointError, plan_run

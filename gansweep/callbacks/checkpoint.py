@@ -24,7 +24,8 @@ CHECKPOINT_FILE = CHECKPOINT.name
 class RunCheckpoint(pl.Callback):
     """Lightning's checkpoint (networks, EMA, optimizers, schedulers, callback states) plus, under "gansweep", the
     generator-iteration count, every global RNG state, the run's overrides and its config identity (`config`, set by
-    the run path: a resumed run checks it is the same grid point on the same config). A diverged run's NaN weights are never saved: the last healthy checkpoint stays."""
+    the run path: a resumed run checks it is the same grid point on the same config). A diverged run's NaN weights
+    are never saved: the last healthy checkpoint stays."""
 
     def __init__(
         self, dirpath: str, every: Optional[int] = None, overrides: Sequence[str] = (), filename: str = CHECKPOINT_FILE

@@ -10,12 +10,14 @@ import faulthandler
 import io
 import os
 import pickle
+import signal
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from omegaconf import DictConfig
 
@@ -73,11 +75,14 @@ class JobResult:
     value: Any  # the task's return value, or the exception it raised
     task_name: Optional[str]
     working_dir: Optional[str]
+    unwritten: Optional[Dict[str, Any]] = None  # the point's record, when its process could not write it
 
 
-def run_point(spec: Spec, conn: Connection) -> None:
+def run_point(spec: Spec, conn: Connection, alive: Optional[Connection] = None) -> None:
     """Process entry: send ("result", JobResult), for a group ("results", [JobResult per point]), or ("error", text)
-    back through `conn`, then exit at once."""
+    back through `conn`, then exit at once. `alive` is the launcher's lifeline: when it closes, the launcher is gone."""
+    if alive is not None:
+        _stop_with_launcher(alive)
     _capture_streams(Path(spec.run_dir) / CONSOLE_LOG)
     faulthandler.enable()  # a segfault's Python stack goes to console.log too
     os.chdir(spec.cwd)
@@ -92,11 +97,28 @@ def run_point(spec: Spec, conn: Connection) -> None:
     except BaseException as err:  # whatever stops the task (SystemExit too) is reported, then the process exits
         traceback.print_exc()
         message, code = ("error", f"{type(err).__name__}: {err}"), 1
-    _send(conn, message)
+    try:
+        _send(conn, message)
+    except OSError:  # the launcher is gone: the point's record in its folder says how it ended
+        pass
     sys.stdout.flush()
     sys.stderr.flush()
     # Exit without waiting for threads a library may have left running: the result is sent, the lease must free.
     os._exit(code)
+
+
+def _stop_with_launcher(alive: Connection) -> None:
+    """The point stops (SIGTERM: checkpoint, record `interrupted`, exit) when its launcher dies, however it dies: the
+    kernel closes the launcher's end of `alive`, and a reader here sees the end of the pipe. No orphan trains on."""
+
+    def watch() -> None:
+        try:
+            alive.recv_bytes()
+        except (EOFError, OSError):
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="gansweep-lifeline", daemon=True).start()
 
 
 def _restore_context(context: bytes) -> Tuple[Any, Any]:
@@ -123,7 +145,8 @@ def _run_job(spec: PointSpec) -> JobResult:
         job_dir_key="hydra.sweep.dir",
         job_subdir_key="hydra.sweep.subdir",
     )
-    return JobResult(ret.status, ret._return_value, ret.task_name, ret.working_dir)
+    unwritten = _unwritten()
+    return JobResult(ret.status, ret._return_value, ret.task_name, ret.working_dir, unwritten.get(spec.run_dir))
 
 
 def _run_group(spec: GroupSpec) -> List[JobResult]:
@@ -131,7 +154,18 @@ def _run_group(spec: GroupSpec) -> List[JobResult]:
 
     hydra_context, task_function = _restore_context(spec.points[0].context)
     returns = run_group_jobs(hydra_context, task_function, [point.config for point in spec.points])
-    return [JobResult(ret.status, ret._return_value, ret.task_name, ret.working_dir) for ret in returns]
+    unwritten = _unwritten()
+    return [
+        JobResult(ret.status, ret._return_value, ret.task_name, ret.working_dir, unwritten.get(point.run_dir))
+        for ret, point in zip(returns, spec.points, strict=True)
+    ]
+
+
+def _unwritten() -> Dict[str, Any]:
+    """The records the task could not write (gansweep.record.keep_unwritten), by run folder."""
+    from gansweep.record import take_unwritten
+
+    return take_unwritten()
 
 
 def _capture_streams(path: Path) -> None:

@@ -1,5 +1,6 @@
-"""The local launcher's work: compose each point, run it in its own warm-started process on a leased GPU,
-record whatever happened to it, report progress, and hand Hydra one JobReturn per point."""
+"""The local launcher's work: take the sweep folder, prepare each point as it is needed, run it in its own
+warm-started process on a leased GPU, record whatever happened to it, report progress, and hand Hydra one JobReturn
+per point."""
 
 from __future__ import annotations
 
@@ -9,22 +10,23 @@ import os
 import pickle
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Sequence
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, open_dict, read_write
+from omegaconf import DictConfig
 
 from gansweep.grid import varying_overrides
-from gansweep.hydra_job import sweep_output_dir
+from gansweep.hydra_job import stop_with
 from gansweep.launch.child import CONSOLE_LOG, GroupSpec, PointSpec, Spec
 from gansweep.launch.gpus import visible_gpus
 from gansweep.launch.leases import Leases
-from gansweep.launch.outcome import record_stamp, settle
+from gansweep.launch.outcome import PendingRecords, record_stamp, settle
+from gansweep.launch.owner import SweepRefused, claim_sweep, has_points
 from gansweep.launch.plan import plan_launch
 from gansweep.launch.pool import Ended, PointPool, SweepStopped, stop_on_signals
-from gansweep.launch.preflight import preflight
+from gansweep.launch.prepare import RUN, Preparer, checked_points, unstarted
 from gansweep.launch.progress import Progress
 from gansweep.launch.warm import preload_list
 
@@ -40,14 +42,30 @@ def launch(
     job_overrides: Sequence[Sequence[str]],
     initial_job_idx: int,
 ) -> List[JobReturn]:
-    """Run every point of one batch; returns their JobReturns in the order of `job_overrides`."""
+    """Run every point of one batch; returns their JobReturns in the order of `job_overrides`.
+
+    The sweep folder is taken first (one sweep per folder), then each point is prepared as it is needed
+    (gansweep.launch.prepare): composed, checked, its folder read. A point whose config cannot train is recorded failed
+    and a finished one skipped, without a process; an error every point shares, or a resumed folder that is not this
+    command's, stops the sweep before any point starts."""
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-    plan = plan_launch(settings, visible_gpus())  # a wrong setting fails here, before anything starts
-    if job_overrides:  # missing metric weights stop the sweep here, not in every point
-        preflight([point_config(hydra_context, config, job_overrides[0], initial_job_idx)[0]])
     sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
-    sweep_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        plan = plan_launch(settings, visible_gpus())  # a wrong setting fails here, before anything starts
+        claim_sweep(sweep_dir, config)
+    except (ValueError, SweepRefused) as err:
+        stop_with(str(err), err)
+    if not job_overrides:
+        return []
+    preparer = Preparer(hydra_context, config, job_overrides)
+    nums = range(initial_job_idx, initial_job_idx + len(job_overrides))
+    prepared = checked_points(
+        (preparer.prepare(overrides, num) for overrides, num in zip(job_overrides, nums, strict=True)),
+        preparer,
+        sweep_dir,
+        whole=plan.fuse > 1 or has_points(sweep_dir),
+    )
     # OmegaConf resolvers are closures: the child registers Hydra's own again (setup_globals) instead
     context = pickle.dumps((hydra_context, task_function, Singleton.get_state()["instances"]))
     pool = PointPool(Leases(plan.devices, plan.per_device), preload_list(plan.preload))
@@ -55,28 +73,39 @@ def launch(
         f"Launching {len(job_overrides)} points, {plan.describe()}, each in its own process "
         f"(output in its folder's {CONSOLE_LOG}; sweep folder {sweep_dir})"
     )
-    points = (
-        _compose(hydra_context, config, overrides, initial_job_idx + i, context, plan.concurrency)
-        for i, overrides in enumerate(job_overrides)
-    )
-    # fused: every point composed first, as the groups depend on all of them
-    specs: Iterable[Spec] = fused_specs(list(points), plan.fuse) if plan.fuse > 1 else points
     progress = Progress(len(job_overrides))
     axes = varying_overrides([filter_overrides(o) for o in job_overrides])  # what tells points apart
     returns: Dict[int, JobReturn] = {}
+    pending = PendingRecords()
+
+    def report(num: int, status: str, seconds: float) -> None:
+        log.info(progress.finished(num, status, seconds, axes[num - initial_job_idx], len(pool.running)))
+
+    def specs() -> Iterator[PointSpec]:
+        """The points to start, in order; the others are answered for as they come."""
+        for point in prepared:
+            if point.action != RUN:
+                returns[point.num], status = unstarted(point, config, hydra_context.callbacks, pending)
+                report(point.num, status, 0.0)
+                continue
+            assert point.config is not None and point.run_dir is not None
+            point.run_dir.mkdir(parents=True, exist_ok=True)
+            stamp = record_stamp(point.run_dir)
+            yield PointSpec(point.num, point.config, str(point.run_dir), stamp, context, os.getcwd(), plan.concurrency)
 
     def on_end(ended: Ended) -> None:
+        pending.retry()
         for point_ended in split_group(ended):
-            job_return, status = settle(point_ended, hydra_context.callbacks)
-            num = point_ended.spec.num
-            returns[num] = job_return
-            point = axes[num - initial_job_idx]
-            log.info(progress.finished(num, status, ended.end - ended.start, point, len(pool.running)))
+            job_return, status = settle(point_ended, hydra_context.callbacks, pending)
+            returns[point_ended.spec.num] = job_return
+            report(point_ended.spec.num, status, ended.end - ended.start)
             _append_job_line(sweep_dir, point_ended, status)
 
+    # fused: every point prepared first, as the groups depend on all of them
+    jobs: Iterable[Spec] = fused_specs(list(specs()), plan.fuse) if plan.fuse > 1 else specs()
     try:
         with stop_on_signals():
-            pool.run(specs, on_end)
+            pool.run(jobs, on_end)
     except SweepStopped as stopped:
         log.warning(
             f"{stopped}: its running points were stopped (each saved a checkpoint and recorded itself as "
@@ -84,7 +113,12 @@ def launch(
         )
         raise SystemExit(128 + stopped.signum) from None
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-    return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
+    pending.retry()
+    if pending.records:
+        lines = "\n".join(pending.unwritten())
+        log.error(f"{len(pending.records)} record(s) could not be written; where those points stand:\n{lines}")
+        raise SystemExit(1)
+    return [returns[num] for num in nums]
 
 
 def fused_specs(points: List[PointSpec], fuse: int) -> List[Spec]:
@@ -131,34 +165,6 @@ def _attempt_output(path: Path, start: int) -> bytes:
         return b""
 
 
-def _compose(
-    hydra_context: HydraContext,
-    config: DictConfig,
-    overrides: Sequence[str],
-    num: int,
-    context: bytes,
-    concurrency: int,
-) -> PointSpec:
-    """What the point's process needs: its config, folder and the record it starts from."""
-    sweep_config, run_dir = point_config(hydra_context, config, overrides, num)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return PointSpec(num, sweep_config, str(run_dir), record_stamp(run_dir), context, os.getcwd(), concurrency)
-
-
-def point_config(
-    hydra_context: HydraContext, config: DictConfig, overrides: Sequence[str], num: int
-) -> Tuple[DictConfig, Path]:
-    """The point's config as Hydra's basic launcher composes it, and the run folder run_job will give it."""
-    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
-    with open_dict(sweep_config):
-        sweep_config.hydra.job.id = num
-        sweep_config.hydra.job.num = num
-    run_dir = sweep_output_dir(sweep_config)
-    with read_write(sweep_config.hydra.runtime), open_dict(sweep_config.hydra.runtime):
-        sweep_config.hydra.runtime.output_dir = str(run_dir)
-    return sweep_config, run_dir
-
-
 def _append_job_line(sweep_dir: Path, ended: Ended, status: str) -> None:
     run_dir = Path(ended.spec.run_dir)
     line = {
@@ -171,5 +177,8 @@ def _append_job_line(sweep_dir: Path, ended: Ended, status: str) -> None:
         "exitcode": ended.exitcode,
         "status": status,
     }
-    with open(sweep_dir / JOBS_LOG, "a") as fh:
-        fh.write(json.dumps(line) + "\n")
+    try:
+        with open(sweep_dir / JOBS_LOG, "a") as fh:
+            fh.write(json.dumps(line) + "\n")
+    except OSError as err:  # a full disk: the point's record matters, this line does not
+        log.warning(f"{sweep_dir / JOBS_LOG}: {err}")

@@ -1,17 +1,19 @@
 """What a point's process left behind, made whole: a JobReturn for the sweeper and a metrics.json in its folder.
 
 A point that died hard (SIGKILL, segfault, os._exit) wrote no record; the parent writes one saying how it died
-and where its output is. A record the point wrote itself is never touched.
+and where its output is. A record the point wrote itself is never touched. A record that cannot be written (a full
+disk, an unwritable folder) is kept in memory and retried (PendingRecords); it never takes the launcher down.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import signal
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from hydra.core.utils import JobReturn, JobRuntime, JobStatus
 from omegaconf import DictConfig, OmegaConf
@@ -20,6 +22,40 @@ from gansweep.hydra_job import hydra_config, task_config
 from gansweep.launch.child import CONSOLE_LOG, JobResult, PointSpec
 from gansweep.launch.pool import Ended
 from gansweep.record import METRICS_FILE, new_record, write_record
+
+log = logging.getLogger(__name__)
+
+
+class PendingRecords:
+    """Records the launcher could not write yet, by run folder: retried whenever a point ends, and at the end; what
+    is still unwritten then is listed with where each point stands, and the sweep exits non-zero."""
+
+    def __init__(self) -> None:
+        self.records: Dict[Path, Dict[str, Any]] = {}
+
+    def write(self, run_dir: Path, record: Dict[str, Any]) -> None:
+        try:
+            write_record(run_dir, record)
+            self.records.pop(run_dir, None)
+        except OSError as err:
+            if run_dir not in self.records:
+                log.error(f"{run_dir}: its record cannot be written ({err}); kept in memory, written when it can be")
+            self.records[run_dir] = record
+
+    def retry(self) -> None:
+        for run_dir, record in list(self.records.items()):
+            self.write(run_dir, record)
+
+    def status(self, run_dir: Path) -> Optional[str]:
+        record = self.records.get(run_dir)
+        return str(record.get("status")) if record is not None else None
+
+    def unwritten(self) -> List[str]:
+        """One line per record still unwritten: the folder and where its point stands."""
+        return [
+            f"{run_dir}: {record.get('status')} ({record.get('error') or 'no error'})"
+            for run_dir, record in self.records.items()
+        ]
 
 
 def record_stamp(run_dir: Path) -> Optional[Tuple[int, int]]:
@@ -42,23 +78,27 @@ def describe_exit(exitcode: Optional[int]) -> Tuple[str, Dict[str, Any]]:
     return f"exited with code {exitcode}", {"exit_code": exitcode}
 
 
-def settle(ended: Ended, callbacks: Any) -> Tuple[JobReturn, str]:
-    """The point's JobReturn and status; writes its metrics.json if its process did not, then on_job_end."""
+def settle(ended: Ended, callbacks: Any, pending: PendingRecords) -> Tuple[JobReturn, str]:
+    """The point's JobReturn and status; writes its metrics.json if its process did not (its own record, when the
+    process could not write it, else how it ended), then on_job_end."""
     spec = ended.spec
     assert isinstance(spec, PointSpec), "a fused group is settled point by point (gansweep.launch.local.split_group)"
     run_dir = Path(spec.run_dir)
     kind, payload = ended.message or (None, None)
     result: Optional[JobResult] = payload if kind == "result" else None
-    if unrecorded(run_dir, spec.record_stamp, returned=result is not None):
-        write_record(run_dir, _failed_record(ended, _failure(ended, result)))
+    if result is not None and result.unwritten is not None:
+        pending.write(run_dir, result.unwritten)
+    elif unrecorded(run_dir, spec.record_stamp, returned=result is not None):
+        pending.write(run_dir, _failed_record(ended, _failure(ended, result)))
+    status = pending.status(run_dir) or record_status(run_dir)
     if result is not None:
         job_return = job_return_for(spec.config, result.status, result.value, result.task_name, result.working_dir)
-        return job_return, record_status(run_dir)
+        return job_return, status
     # The process never got to return: answer for it as the task answers for a failed point, so the sweep goes on.
     task_name = JobRuntime.instance().get("name")
     job_return = job_return_for(spec.config, JobStatus.COMPLETED, math.nan, task_name, os.getcwd())
     job_end(callbacks, spec.config, job_return)
-    return job_return, record_status(run_dir)
+    return job_return, status
 
 
 def unrecorded(run_dir: Path, stamp_before: Optional[Tuple[int, int]], returned: bool) -> bool:

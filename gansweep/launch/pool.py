@@ -24,7 +24,7 @@ STOP_GRACE_S = 30.0  # after SIGTERM, how long a point may take to checkpoint an
 
 
 class SweepStopped(BaseException):
-    """A stop signal reached the sweep's own process (Ctrl-C aside): the running points are stopped."""
+    """A stop signal (Ctrl-C's SIGINT too) reached the sweep's own process: the running points are stopped."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(f"the sweep received {signal.Signals(signum).name}")
@@ -33,8 +33,8 @@ class SweepStopped(BaseException):
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """While the pool runs, SIGTERM/SIGUSR1/SIGUSR2 raise SweepStopped in the sweep's process (once; later ones are
-    ignored while the points stop), so every running point is sent SIGTERM and records itself as interrupted."""
+    """While the pool runs, SIGTERM/SIGINT/SIGUSR1/SIGUSR2 raise SweepStopped in the sweep's process (once; later ones
+    are ignored while the points stop), so every running point is sent SIGTERM and records itself as interrupted."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -83,6 +83,8 @@ class PointPool:
         self.context.set_forkserver_preload(list(preload))  # read once, when the server starts
         forkserver.ensure_running()  # imports start now, while the parent composes the first point
         self.running: Dict[int, Running] = {}  # by process sentinel
+        # every point's lifeline: only this process holds the writing end, so the points see it close when it dies
+        self.alive, self._alive_writer = self.context.Pipe(duplex=False)
 
     def run(self, specs: Iterable[Spec], on_end: Callable[[Ended], None]) -> None:
         """Run every spec, one per free lease; `on_end` sees each point as soon as it ends.
@@ -106,7 +108,9 @@ class PointPool:
     def _start(self, spec: Spec) -> None:
         spec = replace(spec, lease=self.leases.acquire())
         reader, writer = self.context.Pipe(duplex=False)
-        process = self.context.Process(target=run_point, args=(spec, writer), name=f"gansweep-point-{spec.num}")
+        process = self.context.Process(
+            target=run_point, args=(spec, writer, self.alive), name=f"gansweep-point-{spec.num}"
+        )
         try:
             process.start()  # the first start waits for the forkserver to finish its imports
         except BaseException:

@@ -20,9 +20,10 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra.types import HydraContext
 from omegaconf import DictConfig
 
-from gansweep.launch.local import point_config
-from gansweep.launch.outcome import job_end, job_return_for, lost_record, record_stamp, unrecorded
-from gansweep.launch.preflight import preflight
+from gansweep.hydra_job import stop_with
+from gansweep.launch.outcome import PendingRecords, job_end, job_return_for, lost_record, record_stamp, unrecorded
+from gansweep.launch.owner import SweepRefused, claim_sweep
+from gansweep.launch.prepare import RUN, Preparer, checked_points, unstarted
 from gansweep.record import write_record
 
 log = logging.getLogger(__name__)
@@ -59,20 +60,40 @@ def launch_array(
     init, update = executor_parameters(params)
     executor = submitit.AutoExecutor(cluster="slurm", **init)
     executor.update_parameters(**update)
-    sweep_dir = Path(str(config.hydra.sweep.dir))
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    log.info(f"Submitting {len(job_overrides)} points to SLURM (sweep folder {sweep_dir})")
-    points, calls = [], []
-    for i, overrides in enumerate(job_overrides):
-        num = initial_job_idx + i
-        sweep_config, run_dir = point_config(hydra_context, config, overrides, num)
-        points.append((sweep_config, run_dir, record_stamp(run_dir)))
-        calls.append((list(overrides), "hydra.sweep.dir", num, f"job_id_for_{num}", Singleton.get_state()))
-        log.info(f"\t#{num} : {' '.join(filter_overrides(overrides))}")
-    preflight(config for config, _, _ in points)  # missing metric weights stop the sweep before submitting
-    jobs = executor.map_array(launcher, *zip(*calls, strict=True))
-    log.info(f"SLURM array job {jobs[0].job_id.split('_')[0]}: output in {init['folder']}")
-    return [gather(job, *point, hydra_context.callbacks) for job, point in zip(jobs, points, strict=True)]
+    sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
+    try:
+        claim_sweep(sweep_dir, config)  # held while the sweep waits for its array
+    except SweepRefused as err:
+        stop_with(str(err), err)
+    if not job_overrides:
+        return []
+    preparer = Preparer(hydra_context, config, job_overrides)
+    nums = range(initial_job_idx, initial_job_idx + len(job_overrides))
+    prepared = (preparer.prepare(overrides, num) for overrides, num in zip(job_overrides, nums, strict=True))
+    # every point checked before anything is submitted; skipped and failed ones are not submitted
+    points = list(checked_points(prepared, preparer, sweep_dir, whole=True))
+    returns: Dict[int, JobReturn] = {}
+    pending = PendingRecords()
+    for point in points:
+        if point.action != RUN:
+            returns[point.num], _ = unstarted(point, config, hydra_context.callbacks, pending)
+    to_run = [point for point in points if point.action == RUN]
+    log.info(f"Submitting {len(to_run)} of {len(job_overrides)} points to SLURM (sweep folder {sweep_dir})")
+    calls, stamps = [], []
+    for point in to_run:
+        assert point.run_dir is not None
+        point.run_dir.mkdir(parents=True, exist_ok=True)
+        stamps.append(record_stamp(point.run_dir))
+        calls.append((point.overrides, "hydra.sweep.dir", point.num, f"job_id_for_{point.num}", Singleton.get_state()))
+        log.info(f"\t#{point.num} : {' '.join(filter_overrides(point.overrides))}")
+    if to_run:
+        jobs = executor.map_array(launcher, *zip(*calls, strict=True))
+        log.info(f"SLURM array job {jobs[0].job_id.split('_')[0]}: output in {init['folder']}")
+        for job, point, stamp in zip(jobs, to_run, stamps, strict=True):
+            assert point.config is not None and point.run_dir is not None
+            returns[point.num] = gather(job, point.config, point.run_dir, stamp, hydra_context.callbacks)
+    pending.retry()
+    return [returns[num] for num in nums]
 
 
 def gather(job: Any, config: DictConfig, run_dir: Path, stamp: Any, callbacks: Any) -> JobReturn:

@@ -17,7 +17,14 @@ from typing import Any, Dict, List, Optional, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from gansweep.hydra_job import hydra_config, output_dir, task_config
-from gansweep.record import CheckpointUnreadable, checkpoint_iteration, new_record, objective, write_record
+from gansweep.record import (
+    CheckpointUnreadable,
+    checkpoint_iteration,
+    keep_unwritten,
+    new_record,
+    objective,
+    write_record,
+)
 from gansweep.run.plan import SKIP, Plan, plan_run, prepare
 from gansweep.signals import StopSignals, stop_requested
 
@@ -108,7 +115,9 @@ def _hold(run_dir: Path) -> Any:
     from gansweep.lock import describe_holder, hold
 
     def waiting(holder: Dict[str, Any]) -> None:
-        log.warning("%s is held by %s: waiting up to %d s for it to stop", run_dir, describe_holder(holder), HOLD_WAIT_S)
+        log.warning(
+            "%s is held by %s: waiting up to %d s for it to stop", run_dir, describe_holder(holder), HOLD_WAIT_S
+        )
 
     return hold(run_dir, "training its point", wait_s=HOLD_WAIT_S, on_wait=waiting)
 
@@ -133,6 +142,7 @@ def _unreadable(job: PointJob, err: Exception) -> float:
         write_record(job.run_dir, job.record)
     except OSError as write_err:
         log.error("%s: its record could not be written (%s)", job.run_dir, write_err)
+        keep_unwritten(job.run_dir, job.record)
     return objective(job.record)
 
 
@@ -156,6 +166,7 @@ def train_points(jobs: Sequence[PointJob], progress: bool = False) -> None:
             write_point(job.run_dir, job.record, time.perf_counter() - start)
         except OSError as err:  # this point's folder only: the others' records are still written
             log.error("%s: its record could not be written (%s: %s)", job.run_dir, type(err).__name__, err)
+            keep_unwritten(job.run_dir, job.record)  # handed to the launcher, which keeps retrying
     from gansweep.loggers.build import close_loggers
 
     for k, job in enumerate(jobs):

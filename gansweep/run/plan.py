@@ -125,7 +125,9 @@ def plan_record(
         if failed == "skip":
             return Plan(SKIP, "recorded as failed (resume.failed=rerun or =resume retries it)", record)
         if failed == "rerun":
-            return Plan(FRESH, "recorded as failed: trained again from scratch (resume.failed=rerun)", record, None, failed)
+            return Plan(
+                FRESH, "recorded as failed: trained again from scratch (resume.failed=rerun)", record, None, failed
+            )
     elif status != "interrupted":
         raise ValueError(f"{run_dir / METRICS_FILE} has an unknown status {status!r}")
     return None
@@ -162,7 +164,9 @@ def _changed(
 ) -> Plan:
     """A folder trained on another config: trained again from scratch (resume.changed=fresh), or refused."""
     if changed == "fresh":
-        return Plan(FRESH, "its config changed: trained again from scratch (resume.changed=fresh)", record, None, "replace")
+        return Plan(
+            FRESH, "its config changed: trained again from scratch (resume.changed=fresh)", record, None, "replace"
+        )
     saved = saved or _saved_identity(run_dir)
     raise ChangedConfigError(run_dir, identity_changes(saved, ident or {}) if saved else [])
 

@@ -24,12 +24,23 @@ def train(cfg: DictConfig) -> float:
     from hydra.types import RunMode
 
     from gansweep.callbacks.progress import wanted
+    from gansweep.config import ConfigError
+    from gansweep.hydra_job import stop_with
+    from gansweep.lock import FolderBusy
+    from gansweep.record import CheckpointUnreadable
     from gansweep.run.group import PointJob, run_jobs
+    from gansweep.run.plan import OtherPointError
 
     hydra_cfg = HydraConfig.get()
     single = hydra_cfg.mode != RunMode.MULTIRUN
     job = PointJob(cfg, hydra_cfg, Path(hydra_cfg.runtime.output_dir))  # type: ignore[arg-type]
-    (value,) = run_jobs([job], progress=wanted(multirun=not single), raise_failure=single)
+    mistakes = (ConfigError, OtherPointError, FolderBusy, CheckpointUnreadable)  # the user's to fix: one line
+    try:
+        (value,) = run_jobs([job], progress=wanted(multirun=not single), raise_failure=single)
+    except mistakes as err:  # a single run's failure, recorded
+        stop_with(str(err), err)
     if isinstance(value, Exception):  # the folder could not be planned: it holds another point, or a bad file
+        if single and isinstance(value, mistakes):
+            stop_with(str(value), value)
         raise value
     return float(value)

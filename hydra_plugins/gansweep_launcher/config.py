@@ -26,6 +26,18 @@ class GansweepLauncherConf:
 ConfigStore.instance().store(group="hydra/launcher", name="gansweep", node=GansweepLauncherConf, provider="gansweep")
 
 
+@dataclass
+class GansweepSweeperConf:
+    """Hydra's basic sweeper's keys (hydra.sweeper.max_batch_size, hydra.sweeper.params)."""
+
+    _target_: str = "hydra_plugins.gansweep_launcher.sweeper.GansweepSweeper"
+    max_batch_size: Optional[int] = None  # null: one batch; the gansweep launcher starts each point as a slot frees
+    params: Optional[Dict[str, str]] = None
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="gansweep", node=GansweepSweeperConf, provider="gansweep")
+
+
 # hydra/launcher=slurm: one SLURM array task per grid point. Every key is hydra-submitit-launcher's
 # (hydra.launcher.partition=gpu hydra.launcher.account=lab ...); these are gansweep's defaults.
 SLURM_DEFAULTS: Dict[str, Any] = {

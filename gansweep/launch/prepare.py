@@ -1,0 +1,226 @@
+"""What the launcher settles about a point before it gives it a process, in its own process and without torch: its
+config composed (gansweep.launch.compose), its values checked (gansweep.config.check_values, its dataset's and
+evaluation's preflight), and what its run folder says (gansweep.run.plan's record part). So a point whose config
+cannot train is recorded failed without a process, a finished point is skipped without one, and a folder of another
+point or another config is refused before anything starts."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.types import HydraContext
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from gansweep.hydra_job import hydra_config, stop_with, sweep_output_dir, task_config
+from gansweep.launch.outcome import PendingRecords, job_end, job_return_for
+from gansweep.launch.owner import restore_command
+from gansweep.record import identity, objective, read_record
+
+log = logging.getLogger(__name__)
+
+RUN, SKIP, FAILED, REFUSED = "run", "skip", "failed", "refused"
+CHECKED_NODES = ("dataset", "metrics")  # config nodes whose class has a `preflight(node)`: files, weights
+
+
+@dataclass
+class Prepared:
+    num: int  # hydra.job.num
+    overrides: List[str]
+    action: str  # run | skip | failed (never started: its config cannot train) | refused (its folder is not its own)
+    config: Optional[DictConfig] = None  # composed, hydra node included; None when it did not compose
+    run_dir: Optional[Path] = (
+        None  # None when unknown (it did not compose, and hydra.sweep.subdir is not the job number)
+    )
+    reason: str = ""  # skip: why; failed or refused: the error in one line
+    error: Optional[BaseException] = None
+    record: Optional[Dict[str, Any]] = None  # skip: the point's record
+
+
+class Preparer:
+    """Prepares the points of one sweep; each dataset and evaluation setting is preflighted once."""
+
+    def __init__(self, hydra_context: HydraContext, master: DictConfig, job_overrides: Sequence[Sequence[str]]) -> None:
+        from gansweep.launch.compose import PointComposer
+
+        self.composer = PointComposer(hydra_context.config_loader, master)
+        self.master = master
+        self.job_overrides = [list(o) for o in job_overrides]
+        self.preflighted: Dict[str, Optional[Exception]] = {}
+
+    def point_config(self, overrides: Sequence[str], num: int) -> Tuple[DictConfig, Path]:
+        """The point's config as Hydra's basic launcher composes it, and the run folder run_job will give it."""
+        config = self.composer.compose(list(overrides))
+        with open_dict(config):
+            config.hydra.job.id = num
+            config.hydra.job.num = num
+        run_dir = sweep_output_dir(config).absolute()
+        with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+            config.hydra.runtime.output_dir = str(run_dir)
+        return config, run_dir
+
+    def prepare(self, overrides: Sequence[str], num: int) -> Prepared:
+        point = Prepared(num, list(overrides), RUN)
+        try:
+            point.config, point.run_dir = self.point_config(overrides, num)
+            self.check(point.config)
+        except Exception as err:
+            point.run_dir = point.run_dir or self._job_dir(num)
+            return _set(point, FAILED, err)
+        try:
+            plan = self.plan(point.config, point.run_dir)
+        except Exception as err:  # another point's folder, another config's, an unreadable record: not touched
+            return _set(point, REFUSED, err)
+        if plan is not None and plan.action == "skip":
+            point.action, point.reason, point.record = SKIP, plan.reason, plan.record
+        return point
+
+    def check(self, config: DictConfig) -> None:
+        """The point's values (check_values) and, once per distinct setting, its dataset's and evaluation's
+        preflight (files present and readable, weights found): raises what the point would fail with."""
+        from gansweep.config import check_values
+
+        with hydra_config(config):
+            task = task_config(config)
+            check_values(task)
+            for name in CHECKED_NODES:
+                self._preflight(task.get(name))
+
+    def plan(self, config: DictConfig, run_dir: Path) -> Any:
+        """What the folder's record decides (gansweep.run.plan.plan_record); None when the point's own process decides
+        (no record yet, or an interrupted point: its checkpoint is read there)."""
+        from gansweep.run.plan import plan_record
+
+        record = read_record(run_dir)
+        if record is None:
+            return None
+        task = task_config(config)
+        resume = task.resume
+        failed = str(getattr(resume.failed, "value", resume.failed))
+        changed = str(getattr(resume.get("changed", "refuse"), "value", resume.get("changed", "refuse")))
+        return plan_record(run_dir, record, list(config.hydra.overrides.task), failed, identity(task), changed)
+
+    def shared_failure(self) -> Optional[BaseException]:
+        """The error of the sweep's common part (the overrides every point shares, the swept keys at their defaults),
+        or None: an error there is every point's, and stops the sweep before anything trains."""
+        common = [o for o in self.job_overrides[0] if all(o in other for other in self.job_overrides[1:])]
+        try:
+            config, _ = self.point_config(common, -1)
+            self.check(config)
+        except Exception as err:
+            return err
+        return None
+
+    def _preflight(self, node: Any) -> None:
+        target = node.get("_target_") if isinstance(node, DictConfig) else None
+        if not target:
+            return
+        key = OmegaConf.to_yaml(node)
+        if key not in self.preflighted:
+            from hydra.utils import get_class
+
+            self.preflighted[key] = None
+            check = getattr(get_class(str(target)), "preflight", None)
+            try:
+                if check is not None:
+                    check(node)
+            except Exception as err:
+                self.preflighted[key] = err
+        if self.preflighted[key] is not None:
+            raise self.preflighted[key]  # type: ignore[misc]
+
+    def _job_dir(self, num: int) -> Optional[Path]:
+        """The run folder of a point that did not compose, when hydra.sweep.subdir is the job number (the default)."""
+        sweep = OmegaConf.to_container(self.master.hydra.sweep, resolve=False)
+        if not isinstance(sweep, dict) or sweep.get("subdir") != "${hydra.job.num}":
+            return None
+        return Path(str(self.master.hydra.sweep.dir)).absolute() / str(num)
+
+
+def unstarted_record(point: Prepared) -> Dict[str, Any]:
+    """The record of a point the launcher did not start because its config cannot train: failed, with the error."""
+    from gansweep.record import new_record
+
+    if point.config is not None:
+        record = new_record(point.config.hydra, task_config(point.config))
+    else:  # it did not compose: what is known of it
+        record = {"metrics": {}, "protocol": {}, "choices": {}, "overrides": point.overrides, "seed": None}
+    record.update(status="failed", error=point.reason, g_iters=None, wall_time_s=None, started=False)
+    return record
+
+
+def checked_points(
+    prepared: Iterator[Prepared], preparer: Preparer, sweep_dir: Path, whole: bool
+) -> Iterator[Prepared]:
+    """The prepared points, after the checks made before any starts: the first point's failure, when the sweep's
+    common part fails the same way, stops the sweep; a resumed folder (`whole`) is checked point by point first, and
+    any folder this command cannot continue stops it. A refused command's multirun.yaml is replaced by the folder's."""
+    first = next(prepared)
+    if first.action == FAILED:
+        shared = preparer.shared_failure()
+        if shared is not None:
+            restore_command(sweep_dir)
+            stop_with(
+                f"every point of this sweep fails before it starts: {first.reason}\nNo point was started: fix it, "
+                "then run the same command again.",
+                shared,
+            )
+    if not whole:
+        yield first
+        yield from prepared
+        return
+    points = [first, *prepared]
+    refused = [point for point in points if point.action == REFUSED]
+    if refused:
+        restore_command(sweep_dir)
+        shown = "\n".join(f"#{point.num}: {point.reason}" for point in refused[:5])
+        more = f"\n... and {len(refused) - 5} more" if len(refused) > 5 else ""
+        stop_with(
+            f"{len(refused)} point(s) of this sweep folder cannot be continued by this command; no point was "
+            f"started:\n{shown}{more}",
+            refused[0].error,
+        )
+    yield from points
+
+
+def unstarted(point: Prepared, config: DictConfig, callbacks: Any, pending: PendingRecords) -> Tuple[JobReturn, str]:
+    """A point the launcher answers for without a process: skipped (finished), or failed before it started (its
+    record written, its error on one line), or refused (its folder left untouched)."""
+    if point.action == SKIP:
+        value, status = objective(point.record or {}), "skipped"
+        log.info(f"#{point.num} skipped: {point.run_dir} is {point.reason}")
+    elif point.action == FAILED:
+        value, status = math.nan, "failed"
+        log.error(f"#{point.num} failed before it started: {point.reason}")
+        if point.run_dir is not None:
+            pending.write(point.run_dir, unstarted_record(point))
+    else:
+        value, status = math.nan, "refused"
+        log.error(f"#{point.num} refused: {point.reason}")
+    composed = point.config if point.config is not None else _stand_in(config, point.overrides)
+    job_return = job_return_for(composed, JobStatus.COMPLETED, value, config.hydra.job.name, os.getcwd())
+    if point.config is not None:
+        job_end(callbacks, point.config, job_return)
+    return job_return, status
+
+
+def _stand_in(config: DictConfig, overrides: Sequence[str]) -> DictConfig:
+    """The sweep's config with a point's overrides recorded, for the JobReturn of a point that did not compose."""
+    stand_in = copy.deepcopy(config)
+    with read_write(stand_in), open_dict(stand_in):
+        stand_in.hydra.overrides.task = list(overrides)
+    return stand_in
+
+
+def _set(point: Prepared, action: str, err: BaseException) -> Prepared:
+    """The point failed (its first line: ConfigError's and Hydra's messages name the key) or refused (whole)."""
+    point.action, point.error = action, err
+    text = str(err).strip() or type(err).__name__
+    point.reason = text if action == REFUSED else text.splitlines()[0]
+    return point
