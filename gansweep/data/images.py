@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -17,15 +17,17 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from gansweep.cache import cached
-from gansweep.data.base import training_device
+from gansweep.config import ConfigError
+from gansweep.data.base import Preflight, training_device
+from gansweep.data.checks import init_kwargs
 from gansweep.data.stream import item_generator, permutation_batches
 
 log = logging.getLogger("gansweep")
 
 
-class MissingDataError(FileNotFoundError):
+class MissingDataError(ConfigError, FileNotFoundError):
     """A dataset's files are not where the config says: the message names the files, the folder, the key
-    to set and, where one exists, the download."""
+    to set and, where one exists, the download. A ConfigError on dataset.root (and a FileNotFoundError)."""
 
     def __init__(self, dataset: str, folder: Optional[Path], expected: str, download: Optional[str] = None) -> None:
         where = f"in {folder}" if folder is not None else "(dataset.root is not set)"
@@ -35,7 +37,7 @@ class MissingDataError(FileNotFoundError):
         ]
         if download:
             lines.append(f"Download: {download}")
-        super().__init__("\n".join(lines))
+        super().__init__("\n".join(lines), key="dataset.root")
         self._init_args = (dataset, folder, expected, download)
 
     def __reduce__(self) -> Any:
@@ -53,7 +55,7 @@ def require_root(dataset: str, root: Optional[str | Path], expected: str, downlo
     return path
 
 
-class ImageDataModule(pl.LightningDataModule):
+class ImageDataModule(Preflight, pl.LightningDataModule):
     """uint8 images [N, C, H, W] yielded as [per_step, batch, C, H, W] uint8 index batches and scaled to
     [-1, 1] on the device after transfer (4x fewer bytes cross the bus than floats would).
 
@@ -102,6 +104,10 @@ class ImageDataModule(pl.LightningDataModule):
         """Raise MissingDataError at once when the source's files are absent."""
         raise NotImplementedError
 
+    def verify(self) -> None:
+        """The files check() found are readable as their format, judged cheaply (sizes, headers, the first record;
+        never the whole set); raise gansweep.data.checks.DataFileError naming the file. Nothing by default."""
+
     def read(self) -> Tensor:
         """Every training image as uint8 [N, C, H, W] at `data_shape` (may also set self.labels)."""
         raise NotImplementedError
@@ -109,6 +115,18 @@ class ImageDataModule(pl.LightningDataModule):
     def cache_signature(self) -> Optional[str]:
         """A string that changes whenever the files or the decoding settings change; None: never cached."""
         return None
+
+    @classmethod
+    def preflight(cls, node: Mapping[str, Any]) -> None:
+        """Build the datamodule from `node` as the run will (its check(): the files are there, or are downloaded by
+        the run), then verify() what is there; any failure is a ConfigError that says what to change."""
+        try:
+            module = cls(**init_kwargs(node))
+        except ConfigError:
+            raise
+        except (ValueError, ImportError) as err:  # a dataset value that cannot work, a missing optional package
+            raise ConfigError(f"dataset ({node.get('_target_', cls.__name__)}): {err}", key="dataset") from err
+        module.verify()
 
     # -- Lightning -------------------------------------------------------------------------------------
     def configure_batches(self, batch_size: int, per_step: int, steps: int, start: int = 0) -> None:

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from gansweep.data.base import training_device
+from gansweep.data.base import Preflight, training_device
 from gansweep.data.stream import item_generator
 
 
@@ -107,7 +107,7 @@ class RealBatches:
             yield self.draw(self.per_step * self.batch_size, generator).view(self.per_step, self.batch_size, -1)
 
 
-class ToyDataModule(pl.LightningDataModule):
+class ToyDataModule(Preflight, pl.LightningDataModule):
     """A 2-D toy distribution: a fresh sample every batch (n_points null, WGAN-GP) or a fixed set (Bures: 10k)."""
 
     data_shape = (2,)
