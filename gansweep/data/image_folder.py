@@ -23,16 +23,26 @@ def list_images(folder: Path) -> List[Path]:
     return sorted(found)
 
 
-def has_image(folder: Path) -> bool:
-    """Whether `folder` holds at least one image; stops at the first, so milliseconds even beside 200k files."""
+def first_image(folder: Path) -> Optional[Path]:
+    """An image file under `folder` (recursive), or None; stops at the first, so milliseconds even beside 200k
+    files."""
     subfolders = []
     with os.scandir(folder) as entries:
         for entry in entries:
             if entry.is_dir():
                 subfolders.append(entry.path)
             elif entry.name.lower().endswith(EXTENSIONS):
-                return True
-    return any(has_image(Path(sub)) for sub in sorted(subfolders))
+                return Path(entry.path)
+    for sub in sorted(subfolders):
+        found = first_image(Path(sub))
+        if found is not None:
+            return found
+    return None
+
+
+def has_image(folder: Path) -> bool:
+    """Whether `folder` holds at least one image (see first_image)."""
+    return first_image(folder) is not None
 
 
 class ImageFolderDataModule(ImageDataModule):
@@ -65,6 +75,12 @@ class ImageFolderDataModule(ImageDataModule):
         folder = self.image_dir()
         if not folder.is_dir() or not has_image(folder):
             raise MissingDataError(self.name, self.root, self.expected, self.download_hint)
+
+    def verify(self) -> None:
+        """One image (the first found, not the whole listing) decodes and is large enough for the crop."""
+        found = first_image(self.image_dir())
+        assert found is not None, "check() found an image"
+        DecodedImages(1, FileList([found]), self.resolution, self.crop)[0]
 
     def files(self) -> List[Path]:
         """The image files read, listed once per datamodule."""

@@ -17,10 +17,19 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from gansweep.data.checks import unreadable
+
 log = logging.getLogger("gansweep")
 
 Source = Union[bytes, str, Path]
 Size = Union[int, Tuple[int, int]]
+IMAGE_FORMAT = "an image Pillow decodes (JPEG, PNG, WebP, BMP, ...)"
+IMAGE_FIX = "replace or remove it, or point dataset.root at a folder holding good copies"
+BATCH = 256  # images decoded per DataLoader item
+
+
+class TooSmallError(ValueError):
+    """An image smaller than the crop asked for."""
 
 
 def _pair(size: Size) -> Tuple[int, int]:
@@ -70,7 +79,7 @@ def load_square(source: Source, size: int, crop: Optional[int] = None) -> Tensor
         width, height = img.size
         side = min(width, height) if crop is None else crop
         if side > min(width, height):
-            raise ValueError(f"cannot crop {side}x{side} from a {width}x{height} image ({_label(source)})")
+            raise TooSmallError(f"cannot crop {side}x{side} from a {width}x{height} image ({_label(source)})")
         if img.format == "JPEG" and side > 2 * size:
             img.draft("RGB", (math.ceil(width * size / side), math.ceil(height * size / side)))
         image = _rgb(img)
@@ -92,7 +101,9 @@ def _label(source: Source) -> str:
 
 
 class DecodedImages(Dataset):
-    """Item i = load_square(fetch(i)): a map-style dataset so that a DataLoader's workers decode in parallel."""
+    """Item i = load_square(fetch(i)): a map-style dataset so that a DataLoader's workers decode in parallel. An
+    image that does not decode raises gansweep.data.checks.DataFileError naming it: `fetch.locate(i)` gives the
+    (file, entry in it) to name when the fetcher has one, else the path fetched."""
 
     def __init__(self, count: int, fetch: Callable[[int], Source], size: int, crop: Optional[int] = None) -> None:
         self.count, self.fetch, self.size, self.crop = count, fetch, size, crop
@@ -104,8 +115,23 @@ class DecodedImages(Dataset):
         source = self.fetch(i)
         try:
             return load_square(source, self.size, self.crop)
-        except (OSError, ValueError) as err:  # a corrupt or too-small image: say which one
-            raise ValueError(f"image {i} ({_label(source)}): {err}") from err
+        except TooSmallError as err:
+            path, entry = self.locate(i, source)
+            expected = f"an image of at least {self.crop}x{self.crop} px (dataset.crop={self.crop})"
+            fix = "lower dataset.crop (null: the largest central square), or remove the image"
+            raise unreadable(path, expected, err, fix, entry=entry, key="dataset.crop") from err
+        except Exception as err:  # whatever Pillow raises for bytes that are not an image, or a cut-off one
+            path, entry = self.locate(i, source)
+            raise unreadable(path, IMAGE_FORMAT, err, IMAGE_FIX, entry=entry) from err
+
+    def locate(self, i: int, source: Source) -> Tuple[Path, str]:
+        """The file to name for item i, and the entry inside it ("" for a file of its own)."""
+        locate = getattr(self.fetch, "locate", None)
+        if locate is not None:
+            return locate(i)
+        if isinstance(source, bytes):
+            return Path(f"item {i}"), f"{len(source)} bytes"
+        return Path(source), ""
 
 
 class FileList:
@@ -125,15 +151,23 @@ def decode_all(dataset: Dataset, shape: Tuple[int, int, int], num_workers: int, 
     log.info("decoding %d images of %s with %d workers", count, what, num_workers)
     start = time.perf_counter()
     out = torch.empty((count, *shape), dtype=torch.uint8)
-    loader = DataLoader(dataset, batch_size=256, num_workers=num_workers, collate_fn=torch.stack)
+    loader = DataLoader(dataset, batch_size=BATCH, num_workers=num_workers, collate_fn=torch.stack)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one small image at a time: intra-op threads cost 10-20x (workers run with 1 anyway)
+    pos, failed = 0, None
     try:
-        pos = 0
         for batch in loader:
             out[pos : pos + len(batch)] = batch
             pos += len(batch)
+    except Exception as err:
+        if num_workers == 0:
+            raise
+        failed = f"{type(err).__name__}: {err}"  # a worker's error comes back as the text of its traceback
     finally:
         torch.set_num_threads(threads)
+    if failed is not None:  # outside the handler, so that no traceback keeps the loader (and its workers) alive
+        for i in range(pos, min(pos + BATCH, count)):
+            dataset[i]  # that batch again, here: raises the error itself (a DataFileError naming the file)
+        raise RuntimeError(f"decoding {what} failed in a DataLoader worker: {failed}")
     log.info("decoded %d images of %s in %.1f s", count, what, time.perf_counter() - start)
     return out
