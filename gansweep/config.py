@@ -135,14 +135,17 @@ SEED_RANGE = 2**32  # numpy's and torch's seeds: 0 .. 2**32 - 1
 
 def check_values(cfg: Any) -> None:
     """Values no run can train on, found before anything starts (a launcher checks every point with this): the train
-    ranges, the seed's range, and no NaN or infinity anywhere (a NaN penalty weight would only show as a divergence)."""
+    ranges, the seed's range, and no NaN or infinity anywhere (a NaN penalty weight would only show as a divergence).
+    `cfg` is a task config, or a composed one (its hydra node is not the task's and is not checked)."""
     seed = cfg.get("seed")
     if not isinstance(seed, int) or not 0 <= seed < SEED_RANGE:
-        raise ConfigError(
-            f"seed must be an integer in 0 .. 2**32 - 1 (numpy's and torch's range), got {seed!r}", "seed"
-        )
+        raise ConfigError(f"seed must be an integer in 0 .. 2**32 - 1 (numpy's and torch's), got {seed!r}", "seed")
     check_train(cfg.train)
-    _check_finite(OmegaConf.to_container(cfg, resolve=True), "")
+    for key in cfg:
+        if key != "hydra":
+            node = cfg._get_node(key)
+            value = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else cfg[key]
+            _check_finite(value, str(key))
 
 
 def _check_finite(node: Any, key: str) -> None:

@@ -14,16 +14,20 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 
 @contextlib.contextmanager
-def hydra_config(config: Optional[DictConfig]) -> Iterator[None]:
+def hydra_config(config: Optional[DictConfig], copy: bool = True) -> Iterator[None]:
     """The point's Hydra config current (`${hydra:...}` reads its run folder), as run_job sets it; None: the one
-    that is current already (a task Hydra started itself)."""
+    that is current already (a task Hydra started itself). copy=False makes `config` itself current, for reading
+    only (a launcher preparing thousands of points: no read-only copy of the hydra node each time)."""
     if config is None:
         yield
         return
     from hydra.core.hydra_config import HydraConfig
 
     saved = HydraConfig.instance().cfg
-    HydraConfig.instance().set_config(config)
+    if copy:
+        HydraConfig.instance().set_config(config)
+    else:
+        HydraConfig.instance().cfg = config  # type: ignore[assignment]
     try:
         yield
     finally:
@@ -45,7 +49,7 @@ def output_dir(config: DictConfig) -> Path:
 
 def sweep_output_dir(config: DictConfig) -> Path:
     """hydra.sweep.dir / hydra.sweep.subdir resolved with the point's config current, absolute, as run_job does."""
-    with hydra_config(config):
+    with hydra_config(config, copy=False):
         sweep_dir = str(OmegaConf.select(config, "hydra.sweep.dir"))
         subdir = str(OmegaConf.select(config, "hydra.sweep.subdir"))
     return Path(os.path.abspath(os.path.join(sweep_dir, subdir)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from enum import Enum
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -56,12 +57,18 @@ def new_record(hydra_cfg: Any, cfg: Any) -> Dict[str, Any]:
 
 
 def identity(cfg: Any) -> Dict[str, Any]:
-    """What a point trains on: its task config as dotted keys, interpolations within it as written (`${hydra:...}` and
+    """What a point trains on: its task config (or a composed one, less its hydra node) as dotted keys, interpolations
+    within it as written (`${hydra:...}` and
     `${oc.env:...}` say where it runs, not what it trains), less how the run is kept (IDENTITY_EXCLUDED)."""
     from omegaconf import OmegaConf
 
     flat: Dict[str, Any] = {}
-    _flatten(OmegaConf.to_container(cfg, resolve=False, enum_to_str=True), "", flat)
+    for key in cfg:
+        if key == "hydra":  # a composed config's Hydra node: how it runs, not what it trains
+            continue
+        node = cfg._get_node(key)
+        value = OmegaConf.to_container(node, enum_to_str=True) if OmegaConf.is_config(node) else node._value()
+        _flatten(value.name if isinstance(value, Enum) else value, f"{key}.", flat)
     return {k: v for k, v in flat.items() if not any(k == x or k.startswith(x + ".") for x in IDENTITY_EXCLUDED)}
 
 

@@ -6,7 +6,8 @@ The handler only records the signal: the training loop checks the request betwee
 (gansweep.callbacks.stop), saves the checkpoint and records the run as interrupted. A second signal while that
 happens is recorded and changes nothing, so it can never cut a checkpoint in half. Once the run is recorded,
 `forward` hands every received signal to the handler that was installed before ours (submitit's requeue on its
-preemption signal, which exits the process itself), then exits with 128 + the first signal's number, the status
+preemption signal, which exits the process itself; not Python's own SIGINT handler, whose KeyboardInterrupt would end
+the process with a traceback), then exits with 128 + the first signal's number, the status
 of a process that signal killed, so a launcher or a shell sees that the process was stopped. Lightning's own
 SIGTERM handler is set aside while it fits (`reclaim`). Signals the process ignores (SIG_IGN) are left ignored.
 Handlers can only be installed from the main thread; elsewhere (e.g. a thread pool launcher) the signals keep
@@ -91,6 +92,6 @@ class StopSignals:
             return
         for signum in dict.fromkeys(self.received):
             previous = self.previous.get(signum)
-            if callable(previous):
+            if callable(previous) and previous is not signal.default_int_handler:  # that one raises KeyboardInterrupt
                 previous(signum, None)
         raise SystemExit(128 + self.received[0])

@@ -242,3 +242,31 @@ def fit_points(
     trainer = {"accelerator": "cpu", "devices": 1, "precision": precision, "enable_progress_bar": False}
     settings = FitSettings(iters, batch_size, n_critic, trainer, channels_last=channels_last)
     return fit(fit_points, loss, {**options, "update": update}, settings)
+
+
+class FillDisk(pl.Callback):
+    """At the end of the grid point whose `point` is `only_point`, after its checkpoint, fills the file system of
+    `path` (a small tmpfs in the test) with one file, so that everything written after fails with ENOSPC. Once: a
+    `path.done` marker keeps a later attempt from filling it again."""
+
+    def __init__(self, path: str, point: Any = None, only_point: Any = None) -> None:
+        self.path, self.active = Path(path), only_point is None or str(point) == str(only_point)
+
+    def on_train_end(self, trainer: pl.Trainer, module: Any) -> None:
+        done = self.path.with_name(self.path.name + ".done")
+        if not self.active or done.exists():
+            return
+        done.touch()
+        block = b"\0" * 65536
+        with open(self.path, "wb", buffering=0) as fh:
+            try:
+                while True:
+                    fh.write(block)
+            except OSError:
+                pass
+        with open(self.path, "ab", buffering=0) as fh:  # the last few bytes a block write could not take
+            try:
+                while True:
+                    fh.write(b"\0")
+            except OSError:
+                pass

@@ -71,9 +71,12 @@ def test_a_bad_option_fails_loudly_in_a_single_run_and_is_recorded(tmp_path, fas
     "override, message",
     [("train.n_critic=0", "train.n_critic must be >= 1"), ("train.ema=1.5", "train.ema is a decay")],
 )
-def test_out_of_range_training_keys_name_the_key(override, message, tmp_path, fast):
-    with pytest.raises(ValueError, match=message):
+def test_out_of_range_training_keys_name_the_key(override, message, tmp_path, fast, capsys):
+    """A single run ends on one line that names the key (exit status 1, no traceback), and its record says so."""
+    with pytest.raises(SystemExit) as exit_:
         run([*fast, override], tmp_path)
+    assert exit_.value.code == 1 and f"Error: {message}" in capsys.readouterr().err
+    assert message in json.loads((tmp_path / "metrics.json").read_text())["error"]
 
 
 def test_a_failing_point_of_a_multirun_is_recorded_not_raised(tmp_path, fast):

@@ -20,7 +20,8 @@ CURVES = ["train.iters=10", "train.log_every=5", "metrics.every=5", "train.sampl
 
 def test_each_sweep_point_is_a_wandb_run_ok_and_failed(tmp_path):
     sweep = tmp_path / "gp_grid"
-    proc = run_cli(["-m", "train.n_critic=1,0", *TINY, *CURVES, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    # optim.lr=-1.0 passes the launcher's checks and fails as the point builds its optimizer
+    proc = run_cli(["-m", "optim.lr=1e-4,-1.0", *TINY, *CURVES, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in (0, 1)]
     assert [r["status"] for r in records] == ["ok", "failed"]
@@ -30,11 +31,11 @@ def test_each_sweep_point_is_a_wandb_run_ok_and_failed(tmp_path):
     assert (ok.run["run_group"], ok.run["job_type"], ok.run["display_name"]) == (
         "gp_grid",
         "wgan",
-        "#0 train.n_critic=1",
+        "#0 optim.lr=0.0001",
     )
     assert {"loss=wgan", "constraint=gp", "dataset=ring8", "arch=mlp"} <= set(ok.run["tags"])
     config = ok.config  # the whole resolved config: the dashboard groups and filters by any key
-    assert config["train"]["n_critic"] == 1 and config["seed"] == 0 and config["choices"]["loss"] == "wgan"
+    assert config["train"]["n_critic"] == 5 and config["seed"] == 0 and config["choices"]["loss"] == "wgan"
     assert config["constraint"]["gp"]["weight"] == 0.1 and config["optim"]["lr"] == pytest.approx(1e-4)
     curves = [row for row in ok.history if "train/critic" in row]
     assert [row["g_iters"] for row in curves] == [5, 10]  # x-axis: generator iterations
@@ -50,8 +51,8 @@ def test_each_sweep_point_is_a_wandb_run_ok_and_failed(tmp_path):
 
     (path,) = offline_runs(sweep / "1" / "wandb")
     failed = read_run(path)  # a point that failed before training still has its run, config and outcome
-    assert failed.run["display_name"] == "#1 train.n_critic=0" and failed.config["train"]["n_critic"] == 0
-    assert failed.summary["status"] == "failed" and "train.n_critic must be >= 1" in failed.summary["error"]
+    assert failed.run["display_name"] == "#1 optim.lr=-1.0" and failed.config["optim"]["lr"] == -1.0
+    assert failed.summary["status"] == "failed" and "learning rates must be > 0" in failed.summary["error"]
     assert failed.exit_code == 1 and not [row for row in failed.history if "train/critic" in row]
 
     (path,) = offline_runs(sweep / "wandb")  # the sweep's comparison, in the same group
@@ -59,7 +60,7 @@ def test_each_sweep_point_is_a_wandb_run_ok_and_failed(tmp_path):
     assert (report.run["run_group"], report.run["job_type"]) == ("gp_grid", "report")
     (logged,) = report.history
     table = json.loads((report.files / logged["comparison.path"]).read_text())
-    assert table["columns"][:2] == ["rank", "train.n_critic"] and len(table["data"]) == 2
+    assert table["columns"][:2] == ["rank", "optim.lr"] and len(table["data"]) == 2
     points = json.loads((report.files / logged["points.path"]).read_text())
     assert [row[points["columns"].index("status")] for row in points["data"]] == ["ok", "failed"]
     assert (report.files / logged["plots/heatmap.path"]).is_file() and logged["plots/curves._type"] == "image-file"

@@ -35,6 +35,7 @@ class PendingRecords:
 
     def write(self, run_dir: Path, record: Dict[str, Any]) -> None:
         try:
+            Path(run_dir).mkdir(parents=True, exist_ok=True)  # a point never started has no folder yet
             write_record(run_dir, record)
             self.records.pop(run_dir, None)
         except OSError as err:

@@ -6,7 +6,6 @@ point or another config is refused before anything starts."""
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
@@ -69,16 +68,20 @@ class Preparer:
         point = Prepared(num, list(overrides), RUN)
         try:
             point.config, point.run_dir = self.point_config(overrides, num)
-            self.check(point.config)
         except Exception as err:
-            point.run_dir = point.run_dir or self._job_dir(num)
+            point.run_dir = self._job_dir(num)
             return _set(point, FAILED, err)
         try:
             plan = self.plan(point.config, point.run_dir)
         except Exception as err:  # another point's folder, another config's, an unreadable record: not touched
             return _set(point, REFUSED, err)
-        if plan is not None and plan.action == "skip":
-            point.action, point.reason, point.record = SKIP, plan.reason, plan.record
+        if plan is not None and plan.action == "skip":  # finished: its config is not needed again, nor kept
+            point.action, point.reason, point.record, point.config = SKIP, plan.reason, plan.record, None
+            return point
+        try:
+            self.check(point.config)
+        except Exception as err:
+            return _set(point, FAILED, err)
         return point
 
     def check(self, config: DictConfig) -> None:
@@ -86,11 +89,10 @@ class Preparer:
         preflight (files present and readable, weights found): raises what the point would fail with."""
         from gansweep.config import check_values
 
-        with hydra_config(config):
-            task = task_config(config)
-            check_values(task)
+        with hydra_config(config, copy=False):
+            check_values(config)
             for name in CHECKED_NODES:
-                self._preflight(task.get(name))
+                self._preflight(config.get(name))
 
     def plan(self, config: DictConfig, run_dir: Path) -> Any:
         """What the folder's record decides (gansweep.run.plan.plan_record); None when the point's own process decides
@@ -100,11 +102,10 @@ class Preparer:
         record = read_record(run_dir)
         if record is None:
             return None
-        task = task_config(config)
-        resume = task.resume
+        resume = config.resume
         failed = str(getattr(resume.failed, "value", resume.failed))
         changed = str(getattr(resume.get("changed", "refuse"), "value", resume.get("changed", "refuse")))
-        return plan_record(run_dir, record, list(config.hydra.overrides.task), failed, identity(task), changed)
+        return plan_record(run_dir, record, list(config.hydra.overrides.task), failed, identity(config), changed)
 
     def shared_failure(self) -> Optional[BaseException]:
         """The error of the sweep's common part (the overrides every point shares, the swept keys at their defaults),
@@ -203,19 +204,15 @@ def unstarted(point: Prepared, config: DictConfig, callbacks: Any, pending: Pend
     else:
         value, status = math.nan, "refused"
         log.error(f"#{point.num} refused: {point.reason}")
-    composed = point.config if point.config is not None else _stand_in(config, point.overrides)
-    job_return = job_return_for(composed, JobStatus.COMPLETED, value, config.hydra.job.name, os.getcwd())
-    if point.config is not None:
+    if point.action == FAILED and point.config is not None:  # as a job that ran: Hydra's on_job_end sees it
+        job_return = job_return_for(point.config, JobStatus.COMPLETED, value, config.hydra.job.name, os.getcwd())
         job_end(callbacks, point.config, job_return)
+        return job_return, status
+    job_return = JobReturn(  # no job ran: what a sweeper reads (the value), without composing a copy for it
+        overrides=list(point.overrides), cfg=OmegaConf.create(), working_dir=os.getcwd(), status=JobStatus.COMPLETED
+    )
+    job_return.return_value, job_return.task_name = value, config.hydra.job.name
     return job_return, status
-
-
-def _stand_in(config: DictConfig, overrides: Sequence[str]) -> DictConfig:
-    """The sweep's config with a point's overrides recorded, for the JobReturn of a point that did not compose."""
-    stand_in = copy.deepcopy(config)
-    with read_write(stand_in), open_dict(stand_in):
-        stand_in.hydra.overrides.task = list(overrides)
-    return stand_in
 
 
 def _set(point: Prepared, action: str, err: BaseException) -> Prepared:
