@@ -1,14 +1,20 @@
-"""One owner per folder: an OS file lock (flock) on a file inside the folder, held by the process that writes the
-folder and dropped by the kernel when that process dies, however it dies (no pid file outlives a crash).
+"""One owner per folder: an OS file lock on a file inside the folder, held by the process that writes the folder and
+dropped by the kernel when that process dies, however it dies (no pid file outlives a crash).
 
 A sweep folder is held by the sweep's launching process, a run folder by the process that trains its point. Locks
 are re-entrant within a process (a sweep run in-process holds its sweep folder and, one after another, its runs').
+POSIX record locks (lockf), not flock: a forked child (a DataLoader worker) does not inherit them, so a folder is
+free the moment its holder dies. They drop when the process closes ANY descriptor of the file: the lock file is
+opened once per process (`_held`), and nothing else in the process may open it. A file system without locks (NFS
+without lockd) gets a warning and no lock.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
+import logging
 import os
 import socket
 import sys
@@ -18,14 +24,21 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 LOCK_FILE = ".gansweep.lock"  # in the folder it guards; its text says who holds it
+BUSY = (errno.EACCES, errno.EAGAIN)  # lockf's answers when another process holds the lock
+log = logging.getLogger(__name__)
 
 
 class FolderBusy(RuntimeError):
     """Another live process holds the folder."""
 
+    leaves_folder = True  # a launcher answering for this point writes nothing into the folder
+
     def __init__(self, folder: Path, holder: Dict[str, Any]) -> None:
         self.folder, self.holder = folder, holder
         super().__init__(f"{folder} is in use by {describe_holder(holder)}")
+
+    def __reduce__(self) -> Any:  # crosses process boundaries (a point's result) whole
+        return (type(self), (self.folder, self.holder))
 
 
 @dataclass
@@ -61,9 +74,12 @@ def hold(
     told = False
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             break
-        except BlockingIOError:
+        except OSError as err:
+            if err.errno not in BUSY:  # no locks on this file system: go on, unguarded, and say so
+                log.warning(f"{folder} cannot be locked ({err}): two sweeps into it would not be kept apart")
+                break
             holder = _read(fd)
             if time.monotonic() >= deadline:
                 os.close(fd)
@@ -75,8 +91,11 @@ def hold(
     text = json.dumps(
         {"pid": os.getpid(), "host": socket.gethostname(), "what": what, "since": time.time(), "argv": sys.argv}
     )
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, text.encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text.encode(), 0)
+    except OSError:  # a full disk: the lock holds all the same, only its holder's name is missing
+        pass
     lock = _held[folder] = FolderLock(folder, fd)
     return lock
 
@@ -88,12 +107,12 @@ def holder_of(folder: Path) -> Optional[Dict[str, Any]]:
         return None
     if Path(folder).absolute() in _held:
         return {"pid": os.getpid(), "host": socket.gethostname(), "what": "this process"}
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return None
-    except BlockingIOError:
-        return _read(fd)
+    except OSError as err:
+        return _read(fd) if err.errno in BUSY else None
     finally:
         os.close(fd)
 

@@ -24,6 +24,7 @@ from omegaconf import open_dict
 from submitit.core.utils import UncompletedJobError
 
 from gansweep.launch.outcome import record_stamp
+from gansweep.launch.pending import PendingRecords
 from gansweep.launch.slurm import gather
 from gansweep.record import read_record, write_record
 from tests.conftest import REPO, cli_env, compose_config, run_cli
@@ -196,7 +197,7 @@ def gather_lost(run_dir: Path, stamp, overrides: list) -> tuple:
         config.hydra = HydraConfig.instance().cfg.hydra
     ended: list = []
     callbacks = SimpleNamespace(on_job_end=lambda config, job_return: ended.append(job_return))
-    return gather(LostJob(), config, run_dir, stamp, callbacks), ended
+    return gather(LostJob(), config, run_dir, stamp, callbacks, PendingRecords()), ended
 
 
 def test_a_job_lost_without_a_result_is_recorded_as_failed(tmp_path):

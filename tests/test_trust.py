@@ -15,8 +15,8 @@ from typing import Dict
 
 import pytest
 
-from gansweep.launch.outcome import PendingRecords
-from gansweep.lock import LOCK_FILE, FolderBusy, hold, holder_of
+from gansweep.launch.pending import PendingRecords
+from gansweep.lock import FolderBusy, hold, holder_of
 from tests.conftest import REPO, cli_env, run_cli
 
 TINY = ["arch.hidden=16", "train.batch_size=32", "train.n_critic=1", "metrics.num_samples=200", "logger=csv"]
@@ -86,7 +86,7 @@ def test_a_folder_lock_names_its_holder_and_dies_with_it(tmp_path):
     holder.kill()  # however it dies, the kernel drops the lock
     holder.wait()
     lock = hold(tmp_path, "me")
-    assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
+    assert holder_of(tmp_path)["pid"] == os.getpid()  # (reading the file here would drop a POSIX lock)
     assert hold(tmp_path, "me again") is lock  # re-entrant in one process
     lock.release()
     lock.release()
@@ -187,6 +187,7 @@ def test_a_resume_on_an_edited_config_is_refused_naming_the_keys_until_asked_to_
     first = run_cli([*args, f"hydra.sweep.dir={sweep}"], tmp_path, env=env())
     assert first.returncode == 0, first.stderr[-3000:]
     before, saved = digest(sweep), (sweep / "multirun.yaml").read_bytes()
+    before_records = {point: (sweep / point / "metrics.json").read_text() for point in ("0", "1")}
     mine.write_text("# @package _global_\noptim:\n  lr: 1.0e-2\nconstraint:\n  gp:\n    weight: 10\n")
     edited = run_cli([*args, f"hydra.sweep.dir={sweep}"], tmp_path, env=env())
     one_line_error(edited)
@@ -198,13 +199,37 @@ def test_a_resume_on_an_edited_config_is_refused_naming_the_keys_until_asked_to_
     added = run_cli([*args, "train.batch_size=16", f"hydra.sweep.dir={sweep}"], tmp_path, env=env())
     assert "holds the points of another sweep" in one_line_error(added)
     assert (sweep / "multirun.yaml").read_bytes() == saved
-    fresh = run_cli([*args, "resume.changed=fresh", f"hydra.sweep.dir={sweep}"], tmp_path, env=env())
+    fresh = resume(sweep, "resume.changed=fresh", cwd=tmp_path)  # the sweep's own command, its -cd included
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert statuses(sweep) == {"0": "ok", "1": "ok"}
-    for point in ("0", "1"):  # the old result kept beside the new one
-        kept = json.loads((sweep / point / "metrics.replaced.json").read_text())
-        assert kept["config_hash"] != json.loads((sweep / point / "metrics.json").read_text())["config_hash"]
-        assert (sweep / point / "checkpoints" / "replaced.ckpt").is_file()
+    for point in ("0", "1"):  # the old result kept beside the new one, named with the old config's hash
+        old = json.loads(before_records[point])
+        kept = sweep / point / f"metrics.replaced-{old['config_hash']}.json"
+        assert kept.read_text() == before_records[point]
+        assert old["config_hash"] != json.loads((sweep / point / "metrics.json").read_text())["config_hash"]
+        assert (sweep / point / "checkpoints" / f"replaced-{old['config_hash']}.ckpt").is_file()
+        assert (sweep / point / "logs" / f"metrics.replaced-{old['config_hash']}.csv").is_file()
+
+
+def test_a_checkpoint_of_another_config_without_a_record_is_refused_by_its_point_and_left_untouched(tmp_path):
+    """The launcher reads records only: a folder with a checkpoint and no record (its process killed with the
+    launcher) is refused by the point's own process, which names the keys; the launcher writes nothing into it."""
+    configs = tmp_path / "configs" / "experiment"
+    configs.mkdir(parents=True)
+    (configs / "mine.yaml").write_text("# @package _global_\noptim:\n  lr: 1.0e-4\n")
+    sweep = tmp_path / "sweep"
+    args = ["-cd", str(tmp_path / "configs"), "-m", "experiment=mine", "seed=0", *TINY, "train.iters=3"]
+    assert run_cli([*args, f"hydra.sweep.dir={sweep}"], tmp_path, env=env()).returncode == 0
+    (sweep / "0" / "metrics.json").unlink()
+    kept = digest(sweep)
+    (configs / "mine.yaml").write_text("# @package _global_\noptim:\n  lr: 1.0e-3\n")
+    refused = run_cli([*args, f"hydra.sweep.dir={sweep}"], tmp_path, env=env())
+    out = refused.stdout + refused.stderr
+    assert "#0 refused" in out and "optim.lr: 0.0001 -> 0.001" in out, out[-3000:]
+    assert not (sweep / "0" / "metrics.json").exists() and digest(sweep) == kept
+    (configs / "mine.yaml").write_text("# @package _global_\noptim:\n  lr: 1.0e-4\n")  # restored: it goes on
+    assert run_cli([*args, f"hydra.sweep.dir={sweep}"], tmp_path, env=env()).returncode == 0
+    assert statuses(sweep) == {"0": "ok"}
 
 
 # --- 4. a truncated checkpoint -------------------------------------------------------------------------------------
@@ -300,15 +325,19 @@ def test_a_bad_value_is_one_line_and_never_a_divergence(tmp_path, value, says):
     assert record["status"] == "failed" and says in record["error"]
 
 
-def test_a_bad_grid_value_fails_its_point_without_a_process_and_the_others_run(tmp_path):
+@pytest.mark.parametrize(
+    "grid, says",
+    [(["constraint.gp.weight=nan,10", "train.iters=2"], NAN_WEIGHT),
+     (["train.iters=0,2"], "train.iters must be >= 1, got 0")],  # the key at fault is swept: not every point's
+)  # fmt: skip
+def test_a_bad_grid_value_fails_its_point_without_a_process_and_the_others_run(tmp_path, grid, says):
     sweep = tmp_path / "sweep"
-    args = ["-m", "constraint.gp.weight=nan,10", *TINY, "train.iters=2", f"hydra.sweep.dir={sweep}"]
-    swept = run_cli(args, tmp_path, env=env())
+    swept = run_cli(["-m", *grid, *TINY, f"hydra.sweep.dir={sweep}"], tmp_path, env=env())
     assert swept.returncode == 0, swept.stderr[-3000:]
     assert statuses(sweep) == {"0": "failed", "1": "ok"}
     assert not (sweep / "0" / "console.log").exists()  # never started
-    assert NAN_WEIGHT in json.loads((sweep / "0" / "metrics.json").read_text())["error"]
-    assert f"#0 failed before it started: {NAN_WEIGHT}" in swept.stderr + swept.stdout
+    assert says in json.loads((sweep / "0" / "metrics.json").read_text())["error"]
+    assert f"#0 failed before it started: {says}" in swept.stderr + swept.stdout
 
 
 def test_an_error_every_point_shares_stops_the_sweep_before_anything_trains(tmp_path):
@@ -330,3 +359,11 @@ def test_a_corrupt_dataset_file_is_named_before_anything_trains(tmp_path):
     proc = run_cli([*args, f"hydra.sweep.dir={tmp_path / 'sweep'}"], tmp_path, env=env())
     line = one_line_error(proc)
     assert str(batches / "data_batch_1") in line
+
+
+def test_hydra_full_error_still_shows_the_traceback(tmp_path):
+    args = [*TINY, "train.iters=2", "seed=-5", f"hydra.run.dir={tmp_path / 'run'}"]
+    proc = subprocess.run(
+        [gansweep(), *args], cwd=tmp_path, env=dict(env(), HYDRA_FULL_ERROR="1"), capture_output=True, text=True
+    )
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "ConfigError: seed must be" in proc.stderr

@@ -22,8 +22,9 @@ from gansweep.hydra_job import stop_with
 from gansweep.launch.child import CONSOLE_LOG, GroupSpec, PointSpec, Spec
 from gansweep.launch.gpus import visible_gpus
 from gansweep.launch.leases import Leases
-from gansweep.launch.outcome import PendingRecords, record_stamp, settle
-from gansweep.launch.owner import SweepRefused, claim_sweep, has_points
+from gansweep.launch.outcome import record_stamp, settle
+from gansweep.launch.owner import SweepRefused, claim_sweep, has_points, restore_command
+from gansweep.launch.pending import PendingRecords
 from gansweep.launch.plan import plan_launch
 from gansweep.launch.pool import Ended, PointPool, SweepStopped, stop_on_signals
 from gansweep.launch.prepare import RUN, Preparer, checked_points, unstarted
@@ -55,6 +56,7 @@ def launch(
         plan = plan_launch(settings, visible_gpus())  # a wrong setting fails here, before anything starts
         claim_sweep(sweep_dir, config)
     except (ValueError, SweepRefused) as err:
+        restore_command(sweep_dir)
         stop_with(str(err), err)
     if not job_overrides:
         return []
@@ -101,23 +103,22 @@ def launch(
             report(point_ended.spec.num, status, ended.end - ended.start)
             _append_job_line(sweep_dir, point_ended, status)
 
-    # fused: every point prepared first, as the groups depend on all of them
-    jobs: Iterable[Spec] = fused_specs(list(specs()), plan.fuse) if plan.fuse > 1 else specs()
     try:
-        with stop_on_signals():
+        with stop_on_signals():  # from the first preparation on: a stop while points are prepared ends cleanly too
+            # fused: every point prepared first, as the groups depend on all of them
+            jobs: Iterable[Spec] = fused_specs(list(specs()), plan.fuse) if plan.fuse > 1 else specs()
             pool.run(jobs, on_end)
     except SweepStopped as stopped:
         log.warning(
             f"{stopped}: its running points were stopped (each saved a checkpoint and recorded itself as "
             f"interrupted); `gansweep-resume {sweep_dir}` finishes the sweep"
         )
+        pending.retry()
+        if pending.records:
+            log.error("records that could not be written:\n" + "\n".join(pending.unwritten()))
         raise SystemExit(128 + stopped.signum) from None
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-    pending.retry()
-    if pending.records:
-        lines = "\n".join(pending.unwritten())
-        log.error(f"{len(pending.records)} record(s) could not be written; where those points stand:\n{lines}")
-        raise SystemExit(1)
+    pending.finish()
     return [returns[num] for num in nums]
 
 

@@ -1,8 +1,9 @@
 """What a point's process left behind, made whole: a JobReturn for the sweeper and a metrics.json in its folder.
 
 A point that died hard (SIGKILL, segfault, os._exit) wrote no record; the parent writes one saying how it died
-and where its output is. A record the point wrote itself is never touched. A record that cannot be written (a full
-disk, an unwritable folder) is kept in memory and retried (PendingRecords); it never takes the launcher down.
+and where its output is. A record the point wrote itself is never touched, nor a folder the point refused (another
+point's, another config's, one a live process holds). A record that cannot be written (a full disk, an unwritable
+folder) is kept in memory and retried (gansweep.launch.pending); it never takes the launcher down.
 """
 
 from __future__ import annotations
@@ -13,50 +14,18 @@ import math
 import os
 import signal
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from hydra.core.utils import JobReturn, JobRuntime, JobStatus
 from omegaconf import DictConfig, OmegaConf
 
 from gansweep.hydra_job import hydra_config, task_config
 from gansweep.launch.child import CONSOLE_LOG, JobResult, PointSpec
+from gansweep.launch.pending import PendingRecords
 from gansweep.launch.pool import Ended
-from gansweep.record import METRICS_FILE, new_record, write_record
+from gansweep.record import METRICS_FILE, new_record
 
 log = logging.getLogger(__name__)
-
-
-class PendingRecords:
-    """Records the launcher could not write yet, by run folder: retried whenever a point ends, and at the end; what
-    is still unwritten then is listed with where each point stands, and the sweep exits non-zero."""
-
-    def __init__(self) -> None:
-        self.records: Dict[Path, Dict[str, Any]] = {}
-
-    def write(self, run_dir: Path, record: Dict[str, Any]) -> None:
-        try:
-            Path(run_dir).mkdir(parents=True, exist_ok=True)  # a point never started has no folder yet
-            write_record(run_dir, record)
-            self.records.pop(run_dir, None)
-        except OSError as err:
-            if run_dir not in self.records:
-                log.error(f"{run_dir}: its record cannot be written ({err}); kept in memory, written when it can be")
-            self.records[run_dir] = record
-
-    def retry(self) -> None:
-        for run_dir, record in list(self.records.items()):
-            self.write(run_dir, record)
-
-    def status(self, run_dir: Path) -> Optional[str]:
-        record = self.records.get(run_dir)
-        return str(record.get("status")) if record is not None else None
-
-    def unwritten(self) -> List[str]:
-        """One line per record still unwritten: the folder and where its point stands."""
-        return [
-            f"{run_dir}: {record.get('status')} ({record.get('error') or 'no error'})"
-            for run_dir, record in self.records.items()
-        ]
 
 
 def record_stamp(run_dir: Path) -> Optional[Tuple[int, int]]:
@@ -87,11 +56,14 @@ def settle(ended: Ended, callbacks: Any, pending: PendingRecords) -> Tuple[JobRe
     run_dir = Path(spec.run_dir)
     kind, payload = ended.message or (None, None)
     result: Optional[JobResult] = payload if kind == "result" else None
-    if result is not None and result.unwritten is not None:
+    refused = result is not None and getattr(result.value, "leaves_folder", False)
+    if refused:  # the folder is another point's, another config's, or a live process's: not the launcher's to write
+        log.error(f"#{spec.num} refused: {result.value}")  # type: ignore[union-attr]
+    elif result is not None and result.unwritten is not None:
         pending.write(run_dir, result.unwritten)
     elif unrecorded(run_dir, spec.record_stamp, returned=result is not None):
         pending.write(run_dir, _failed_record(ended, _failure(ended, result)))
-    status = pending.status(run_dir) or record_status(run_dir)
+    status = "refused" if refused else pending.status(run_dir) or record_status(run_dir)
     if result is not None:
         job_return = job_return_for(spec.config, result.status, result.value, result.task_name, result.working_dir)
         return job_return, status

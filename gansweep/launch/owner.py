@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any, List
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from gansweep.grid import MULTIRUN_FILE, point_overrides, sweep_arguments
@@ -70,3 +71,16 @@ def has_points(sweep_dir: Path) -> bool:
 
 def _command(config: Any) -> str:
     return " ".join(["gansweep -m", *sweep_arguments(config.hydra)])
+
+
+class ClaimSweep(Callback):
+    """gansweep's config's `hydra.callbacks.sweep_owner`: the folder is claimed when the multirun starts, before any
+    sweeper (Hydra's, Optuna's) writes its multirun.yaml into it; a refusal is one line, and the folder untouched."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from gansweep.hydra_job import stop_with
+
+        try:
+            claim_sweep(Path(str(config.hydra.sweep.dir)), config)
+        except SweepRefused as err:
+            stop_with(str(err), err)

@@ -18,9 +18,10 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from gansweep.hydra_job import hydra_config, stop_with, sweep_output_dir, task_config
-from gansweep.launch.outcome import PendingRecords, job_end, job_return_for
+from gansweep.launch.outcome import job_end, job_return_for
 from gansweep.launch.owner import restore_command
-from gansweep.record import identity, objective, read_record
+from gansweep.launch.pending import PendingRecords
+from gansweep.record import CHECKPOINT, METRICS_FILE, identity, objective, read_record
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +108,20 @@ class Preparer:
         changed = str(getattr(resume.get("changed", "refuse"), "value", resume.get("changed", "refuse")))
         return plan_record(run_dir, record, list(config.hydra.overrides.task), failed, identity(config), changed)
 
-    def shared_failure(self) -> Optional[BaseException]:
-        """The error of the sweep's common part (the overrides every point shares, the swept keys at their defaults),
-        or None: an error there is every point's, and stops the sweep before anything trains."""
+    def shared_failure(self, point: Prepared) -> Optional[BaseException]:
+        """The point's error when every point shares it, else None: the sweep's common part (the overrides every point
+        shares, the swept keys at their defaults) fails with the same message, and the key at fault is not swept."""
+        from gansweep.grid import parse_overrides, varying_keys
+
+        swept = {key.lstrip("+~") for key in varying_keys([parse_overrides(o) for o in self.job_overrides])}
+        if getattr(point.error, "key", None) in swept:
+            return None
         common = [o for o in self.job_overrides[0] if all(o in other for other in self.job_overrides[1:])]
         try:
             config, _ = self.point_config(common, -1)
             self.check(config)
         except Exception as err:
-            return err
+            return err if str(err) == str(point.error) else None
         return None
 
     def _preflight(self, node: Any) -> None:
@@ -152,6 +158,7 @@ def unstarted_record(point: Prepared) -> Dict[str, Any]:
         record = new_record(point.config.hydra, task_config(point.config))
     else:  # it did not compose: what is known of it
         record = {"metrics": {}, "protocol": {}, "choices": {}, "overrides": point.overrides, "seed": None}
+    # started: False -- nothing trained, so no config is this folder's yet (a resume on a fixed config is no change)
     record.update(status="failed", error=point.reason, g_iters=None, wall_time_s=None, started=False)
     return record
 
@@ -162,9 +169,13 @@ def checked_points(
     """The prepared points, after the checks made before any starts: the first point's failure, when the sweep's
     common part fails the same way, stops the sweep; a resumed folder (`whole`) is checked point by point first, and
     any folder this command cannot continue stops it. A refused command's multirun.yaml is replaced by the folder's."""
-    first = next(prepared)
-    if first.action == FAILED:
-        shared = preparer.shared_failure()
+    skipped: List[Prepared] = []  # finished points before the first to run: they say nothing of the others
+    first = next(prepared, None)
+    while first is not None and first.action == SKIP:
+        skipped.append(first)
+        first = next(prepared, None)
+    if first is not None and first.action == FAILED:
+        shared = preparer.shared_failure(first)
         if shared is not None:
             restore_command(sweep_dir)
             stop_with(
@@ -172,11 +183,12 @@ def checked_points(
                 "then run the same command again.",
                 shared,
             )
+    head = [*skipped, *([first] if first is not None else [])]
     if not whole:
-        yield first
+        yield from head
         yield from prepared
         return
-    points = [first, *prepared]
+    points = [*head, *prepared]
     refused = [point for point in points if point.action == REFUSED]
     if refused:
         restore_command(sweep_dir)
@@ -198,8 +210,12 @@ def unstarted(point: Prepared, config: DictConfig, callbacks: Any, pending: Pend
         log.info(f"#{point.num} skipped: {point.run_dir} is {point.reason}")
     elif point.action == FAILED:
         value, status = math.nan, "failed"
-        log.error(f"#{point.num} failed before it started: {point.reason}")
-        if point.run_dir is not None:
+        kept = point.run_dir is not None and (
+            (point.run_dir / METRICS_FILE).exists() or (point.run_dir / CHECKPOINT).exists()
+        )
+        left = " (its folder's record and checkpoint are left as they were)" if kept else ""
+        log.error(f"#{point.num} failed before it started: {point.reason}{left}")
+        if point.run_dir is not None and not kept:
             pending.write(point.run_dir, unstarted_record(point))
     else:
         value, status = math.nan, "refused"
@@ -213,6 +229,12 @@ def unstarted(point: Prepared, config: DictConfig, callbacks: Any, pending: Pend
     )
     job_return.return_value, job_return.task_name = value, config.hydra.job.name
     return job_return, status
+
+
+def _holds_a_run(run_dir: Path) -> bool:
+    """Whether the folder holds something a run left (a checkpoint, or a record of a point that started)."""
+    record = read_record(run_dir) if (run_dir / METRICS_FILE).is_file() else None
+    return (run_dir / CHECKPOINT).is_file() or (record is not None and record.get("started") is not False)
 
 
 def _set(point: Prepared, action: str, err: BaseException) -> Prepared:

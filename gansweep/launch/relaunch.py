@@ -1,5 +1,5 @@
 """`gansweep-resume DIR`: the command that started the sweep in DIR, read back from DIR/multirun.yaml (Hydra saves
-it there), run again on the same folder. The same grid gives the same job numbers, so each point finds its own
+it there; its `--config-dir` too, from the config sources it records), run again on the same folder. The same grid gives the same job numbers, so each point finds its own
 folder, where the task skips, resumes or trains it (gansweep.run.plan)."""
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ def resume_command(sweep_dir: Path, extra: Sequence[str] = ()) -> Tuple[List[str
     assert isinstance(overrides, dict)
     launcher = [o for o in overrides["hydra"] if o.split("=", 1)[0].lstrip("+~") not in _REPLACED]
     cwd = OmegaConf.select(hydra, "runtime.cwd", throw_on_resolution_failure=False)
-    args = ["-m", *launcher, f"hydra.sweep.dir={_quoted(str(sweep_dir))}", *overrides["task"], *extra]
+    sources = OmegaConf.select(hydra, "runtime.config_sources", default=None) or []
+    config_dirs = [f"--config-dir={s.path}" for s in sources if s.provider == "command-line" and s.schema == "file"]
+    args = [*config_dirs, "-m", *launcher, f"hydra.sweep.dir={_quoted(str(sweep_dir))}", *overrides["task"], *extra]
     return args, Path(cwd) if cwd else None
 
 

@@ -21,10 +21,10 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig
 
 from gansweep.hydra_job import stop_with
-from gansweep.launch.outcome import PendingRecords, job_end, job_return_for, lost_record, record_stamp, unrecorded
-from gansweep.launch.owner import SweepRefused, claim_sweep
+from gansweep.launch.outcome import job_end, job_return_for, lost_record, record_stamp, unrecorded
+from gansweep.launch.owner import SweepRefused, claim_sweep, restore_command
+from gansweep.launch.pending import PendingRecords
 from gansweep.launch.prepare import RUN, Preparer, checked_points, unstarted
-from gansweep.record import write_record
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ def launch_array(
     try:
         claim_sweep(sweep_dir, config)  # held while the sweep waits for its array
     except SweepRefused as err:
+        restore_command(sweep_dir)
         stop_with(str(err), err)
     if not job_overrides:
         return []
@@ -91,12 +92,14 @@ def launch_array(
         log.info(f"SLURM array job {jobs[0].job_id.split('_')[0]}: output in {init['folder']}")
         for job, point, stamp in zip(jobs, to_run, stamps, strict=True):
             assert point.config is not None and point.run_dir is not None
-            returns[point.num] = gather(job, point.config, point.run_dir, stamp, hydra_context.callbacks)
-    pending.retry()
+            returns[point.num] = gather(job, point.config, point.run_dir, stamp, hydra_context.callbacks, pending)
+    pending.finish()
     return [returns[num] for num in nums]
 
 
-def gather(job: Any, config: DictConfig, run_dir: Path, stamp: Any, callbacks: Any) -> JobReturn:
+def gather(
+    job: Any, config: DictConfig, run_dir: Path, stamp: Any, callbacks: Any, pending: PendingRecords
+) -> JobReturn:
     """The point's JobReturn; a job that raised instead of returning one is recorded as failed (unless the point
     recorded itself, e.g. `interrupted` before a requeue that was refused) and answered with NaN."""
     try:
@@ -106,7 +109,7 @@ def gather(job: Any, config: DictConfig, run_dir: Path, stamp: Any, callbacks: A
         log_path = str(paths.stdout) if paths is not None else str(run_dir)
         error = f"SLURM job {job.job_id} ended without a result ({type(err).__name__}: {_first_line(err)})"
         if unrecorded(run_dir, stamp, returned=False):
-            write_record(run_dir, lost_record(config, f"{error}; its output: {log_path}", None, log_path, {}))
+            pending.write(run_dir, lost_record(config, f"{error}; its output: {log_path}", None, log_path, {}))
         log.error(f"{error}; recorded in {run_dir / 'metrics.json'}")
         job_return = job_return_for(config, JobStatus.COMPLETED, math.nan, config.hydra.job.name, os.getcwd())
         job_end(callbacks, config, job_return)

@@ -19,7 +19,6 @@ from gansweep.record import (
     METRICS_FILE,
     STATE_KEY,
     config_hash,
-    identity,
     identity_changes,
     load_checkpoint,
     read_record,
@@ -29,12 +28,20 @@ SKIP, RESUME, FRESH = "skip", "resume", "fresh"
 FAILED_POLICIES = ("skip", "rerun", "resume")
 CHANGED_POLICIES = ("refuse", "fresh")
 RETIRED_FAILURE = "metrics.failed.json"  # a retried point's failed record, kept for its error and traceback
-REPLACED_RECORD = "metrics.replaced.json"  # resume.changed=fresh: the record of the config it was trained on
-REPLACED_CHECKPOINT = Path("checkpoints") / "replaced.ckpt"  # and that config's checkpoint
+# resume.changed=fresh keeps what the old config made, each file renamed with that config's hash ({h}), never
+# overwritten: its record, checkpoint, curves and resolved config
+REPLACED = (
+    (METRICS_FILE, "metrics.replaced-{h}.json"),
+    (str(CHECKPOINT), "checkpoints/replaced-{h}.ckpt"),
+    ("logs/metrics.csv", "logs/metrics.replaced-{h}.csv"),
+    ("config.yaml", "config.replaced-{h}.yaml"),
+)
 
 
 class OtherPointError(Exception):
     """The run folder holds the record or checkpoint of a different grid point (other overrides)."""
+
+    leaves_folder = True  # a launcher answering for this point writes nothing into the folder
 
 
 class ChangedConfigError(OtherPointError):
@@ -44,6 +51,9 @@ class ChangedConfigError(OtherPointError):
         self.run_dir, self.changes = run_dir, changes
         super().__init__(changed_message(run_dir, changes))
 
+    def __reduce__(self) -> Any:  # crosses process boundaries (a point's result) whole
+        return (type(self), (self.run_dir, self.changes))
+
 
 def changed_message(run_dir: Path, changes: List[Tuple[str, Any, Any]], shown: int = 6) -> str:
     """Which keys differ and the two ways out."""
@@ -52,11 +62,11 @@ def changed_message(run_dir: Path, changes: List[Tuple[str, Any, Any]], shown: i
         more = f" (and {len(changes) - shown} more)" if len(changes) > shown else ""
         what = f"its config differs from this command's in {listed}{more}"
     else:
-        what = "its config hash differs from this command's config (its own config is not in the folder to compare)"
+        what = "its config hash differs from this command's config (its checkpoint, which would say how, is gone)"
     return (
-        f"{run_dir} was trained on another config: {what}. Restore the config it was trained on (its "
-        f".hydra/config.yaml), or add resume.changed=fresh to train it again from scratch on this one (its record and "
-        f"checkpoint are kept as {REPLACED_RECORD} and {REPLACED_CHECKPOINT})."
+        f"{run_dir} was trained on another config: {what}. Restore the config it was trained on (its config.yaml "
+        "shows it, resolved), or add resume.changed=fresh to train it again from scratch on this one (its record, "
+        "checkpoint, curves and config are kept beside, named with the old config's hash)."
     )
 
 
@@ -89,7 +99,11 @@ def plan_run(
     decided = plan_record(run_dir, record, overrides, failed, ident, changed)
     if decided is not None:
         return decided
-    retry = failed if record is not None and record.get("status") == "failed" else None
+    retry = (
+        failed
+        if record is not None and record.get("status") == "failed" and record.get("started") is not False
+        else None
+    )
     checkpoint = load_checkpoint(run_dir / CHECKPOINT)
     if checkpoint is None:
         return Plan(FRESH, "no checkpoint yet: trained from scratch", record, None, retry)
@@ -116,6 +130,8 @@ def plan_record(
     if record is None:
         return None
     _check_same_point(run_dir / METRICS_FILE, record.get("overrides"), overrides)
+    if record.get("started") is False:  # a launcher refused its config before it ran: nothing trained, nothing to keep
+        return None
     if _differs(record.get("config_hash"), ident):
         return _changed(run_dir, ident, changed, record)
     status = record.get("status")
@@ -136,14 +152,20 @@ def plan_record(
 def prepare(run_dir: Path, plan: Plan) -> None:
     """Before a retried failed point trains: its record moves to metrics.failed.json (the folder is then simply
     unfinished, should this attempt be killed too) and, for a rerun, its checkpoint goes. A point trained again on a
-    changed config keeps its record and checkpoint as metrics.replaced.json and checkpoints/replaced.ckpt."""
+    changed config keeps its record, checkpoint, curves and config beside, named with the old config's hash."""
     if plan.retry is None:
         return
     run_dir = Path(run_dir)
     if plan.retry == "replace":
-        for old, kept in ((METRICS_FILE, REPLACED_RECORD), (CHECKPOINT, REPLACED_CHECKPOINT)):
+        old_hash = str((plan.record or {}).get("config_hash") or "unknown")
+        for old, kept in REPLACED:
+            target = run_dir / kept.format(h=old_hash)
+            for n in range(2, 1000):  # the same old config replaced twice: neither copy is lost
+                if not target.exists():
+                    break
+                target = run_dir / kept.format(h=f"{old_hash}-{n}")
             if (run_dir / old).is_file():
-                os.replace(run_dir / old, run_dir / kept)
+                os.replace(run_dir / old, target)
         return
     os.replace(run_dir / METRICS_FILE, run_dir / RETIRED_FAILURE)
     if plan.retry == "rerun":
@@ -172,19 +194,15 @@ def _changed(
 
 
 def _saved_identity(run_dir: Path) -> Dict[str, Any]:
-    """The config the point was trained on, from its checkpoint, else its .hydra/config.yaml; {} when neither reads."""
+    """The config the point was trained on, from its checkpoint; {} when it has none that reads. (Not .hydra/: Hydra
+    rewrites it before a task can refuse the folder.)"""
     try:
         checkpoint = load_checkpoint(run_dir / CHECKPOINT)
-        if checkpoint is not None and checkpoint[STATE_KEY].get("config"):
-            return dict(checkpoint[STATE_KEY]["config"])
-    except Exception:
-        pass
-    try:
-        from omegaconf import OmegaConf
-
-        return identity(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
     except Exception:
         return {}
+    if checkpoint is not None and checkpoint[STATE_KEY].get("config"):
+        return dict(checkpoint[STATE_KEY]["config"])
+    return {}
 
 
 def _check_same_point(source: Path, saved: Optional[Sequence[str]], overrides: Sequence[str]) -> None:
