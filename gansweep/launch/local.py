@@ -23,11 +23,11 @@ from gansweep.launch.child import CONSOLE_LOG, GroupSpec, PointSpec, Spec
 from gansweep.launch.gpus import visible_gpus
 from gansweep.launch.leases import Leases
 from gansweep.launch.outcome import record_stamp, settle
-from gansweep.launch.owner import SweepRefused, claim_sweep, has_points, restore_command
+from gansweep.launch.owner import has_points
 from gansweep.launch.pending import PendingRecords
 from gansweep.launch.plan import plan_launch
 from gansweep.launch.pool import Ended, PointPool, SweepStopped, stop_on_signals
-from gansweep.launch.prepare import RUN, Preparer, checked_points, unstarted
+from gansweep.launch.prepare import RUN, claim_or_stop, prepare_points, unstarted
 from gansweep.launch.progress import Progress
 from gansweep.launch.warm import preload_list
 
@@ -54,20 +54,14 @@ def launch(
     sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
     try:
         plan = plan_launch(settings, visible_gpus())  # a wrong setting fails here, before anything starts
-        claim_sweep(sweep_dir, config)
-    except (ValueError, SweepRefused) as err:
-        restore_command(sweep_dir)
+    except ValueError as err:
         stop_with(str(err), err)
+    claim_or_stop(sweep_dir, config)
     if not job_overrides:
         return []
-    preparer = Preparer(hydra_context, config, job_overrides)
+    whole = plan.fuse > 1 or has_points(sweep_dir)
+    prepared = prepare_points(hydra_context, config, job_overrides, initial_job_idx, whole)
     nums = range(initial_job_idx, initial_job_idx + len(job_overrides))
-    prepared = checked_points(
-        (preparer.prepare(overrides, num) for overrides, num in zip(job_overrides, nums, strict=True)),
-        preparer,
-        sweep_dir,
-        whole=plan.fuse > 1 or has_points(sweep_dir),
-    )
     # OmegaConf resolvers are closures: the child registers Hydra's own again (setup_globals) instead
     context = pickle.dumps((hydra_context, task_function, Singleton.get_state()["instances"]))
     pool = PointPool(Leases(plan.devices, plan.per_device), preload_list(plan.preload))

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from gansweep.hydra_job import hydra_config, stop_with, sweep_output_dir, task_config
 from gansweep.launch.outcome import job_end, job_return_for
-from gansweep.launch.owner import restore_command
+from gansweep.launch.owner import SweepRefused, claim_sweep, restore_command
 from gansweep.launch.pending import PendingRecords
 from gansweep.record import CHECKPOINT, METRICS_FILE, identity, objective, read_record
 
@@ -161,6 +161,27 @@ def unstarted_record(point: Prepared) -> Dict[str, Any]:
     # started: False -- nothing trained, so no config is this folder's yet (a resume on a fixed config is no change)
     record.update(status="failed", error=point.reason, g_iters=None, wall_time_s=None, started=False)
     return record
+
+
+def claim_or_stop(sweep_dir: Path, config: DictConfig) -> None:
+    """Take the sweep folder for this launcher (gansweep.launch.owner), or end the command in one line, the folder's
+    own multirun.yaml put back."""
+    try:
+        claim_sweep(sweep_dir, config)
+    except SweepRefused as err:
+        restore_command(sweep_dir)
+        stop_with(str(err), err)
+
+
+def prepare_points(
+    hydra_context: HydraContext, config: DictConfig, job_overrides: Sequence[Sequence[str]], first_num: int, whole: bool
+) -> Iterator[Prepared]:
+    """Each job prepared as it is pulled (job numbers from `first_num`), after the checks made before any starts
+    (checked_points; `whole`: every point first)."""
+    preparer = Preparer(hydra_context, config, job_overrides)
+    nums = range(first_num, first_num + len(job_overrides))
+    prepared = (preparer.prepare(overrides, num) for overrides, num in zip(job_overrides, nums, strict=True))
+    return checked_points(prepared, preparer, Path(str(config.hydra.sweep.dir)).absolute(), whole)
 
 
 def checked_points(

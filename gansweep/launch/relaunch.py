@@ -1,6 +1,7 @@
 """`gansweep-resume DIR`: the command that started the sweep in DIR, read back from DIR/multirun.yaml (Hydra saves
-it there; its `--config-dir` too, from the config sources it records), run again on the same folder. The same grid gives the same job numbers, so each point finds its own
-folder, where the task skips, resumes or trains it (gansweep.run.plan)."""
+it there; its `--config-dir` too, from the config sources it records), run again on the same folder. The same grid
+gives the same job numbers, so each point finds its own folder, where the task skips, resumes or trains it
+(gansweep.run.plan)."""
 
 from __future__ import annotations
 

@@ -20,11 +20,9 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra.types import HydraContext
 from omegaconf import DictConfig
 
-from gansweep.hydra_job import stop_with
 from gansweep.launch.outcome import job_end, job_return_for, lost_record, record_stamp, unrecorded
-from gansweep.launch.owner import SweepRefused, claim_sweep, restore_command
 from gansweep.launch.pending import PendingRecords
-from gansweep.launch.prepare import RUN, Preparer, checked_points, unstarted
+from gansweep.launch.prepare import RUN, claim_or_stop, prepare_points, unstarted
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +59,12 @@ def launch_array(
     executor = submitit.AutoExecutor(cluster="slurm", **init)
     executor.update_parameters(**update)
     sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
-    try:
-        claim_sweep(sweep_dir, config)  # held while the sweep waits for its array
-    except SweepRefused as err:
-        restore_command(sweep_dir)
-        stop_with(str(err), err)
+    claim_or_stop(sweep_dir, config)  # held while the sweep waits for its array
     if not job_overrides:
         return []
-    preparer = Preparer(hydra_context, config, job_overrides)
-    nums = range(initial_job_idx, initial_job_idx + len(job_overrides))
-    prepared = (preparer.prepare(overrides, num) for overrides, num in zip(job_overrides, nums, strict=True))
     # every point checked before anything is submitted; skipped and failed ones are not submitted
-    points = list(checked_points(prepared, preparer, sweep_dir, whole=True))
+    points = list(prepare_points(hydra_context, config, job_overrides, initial_job_idx, whole=True))
+    nums = range(initial_job_idx, initial_job_idx + len(job_overrides))
     returns: Dict[int, JobReturn] = {}
     pending = PendingRecords()
     for point in points:
