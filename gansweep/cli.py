@@ -8,11 +8,12 @@ import argparse
 import os
 import shlex
 import sys
+from typing import List
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from gansweep.config import register_schema
+from gansweep.config import ConfigError, check_override_key, register_schema
 from gansweep.paths import conf_dir
 from gansweep.templates import register_templates
 
@@ -23,7 +24,53 @@ def _task(cfg: DictConfig) -> float:
     return train(cfg)
 
 
+def user_config_groups() -> str:
+    """`--help`'s groups (conf/config.yaml hydra.help.template): the top-level groups a user chooses, with their
+    options, without the internal ones (debug/*, protocol/loss/*: chosen by conf/config.yaml itself) and options
+    named `_*` (dataset/_image: the keys image datasets share). Otherwise Hydra's $APP_CONFIG_GROUPS."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader()
+    lines = []
+    for group in sorted(loader.list_groups("")):
+        options = sorted(name for name in loader.get_group_options(group) if not name.startswith("_"))
+        if group != "hydra" and options:
+            lines.append(f"{group}: {', '.join(options)}")
+    return "\n".join(lines)
+
+
+if not OmegaConf.has_resolver("gansweep.help_groups"):
+    OmegaConf.register_new_resolver("gansweep.help_groups", user_config_groups)
+
+
+def check_override_keys(argv: List[str]) -> None:
+    """End the command in one line on an override of a key the schema does not have (`optim.lrr=1`, `+optim.lrr=1`),
+    naming the nearest keys, before Hydra composes (Hydra's own message would suggest `+`, which would not help).
+    Anything this cannot parse is left to Hydra; with HYDRA_FULL_ERROR=1 Hydra reports it as it always does."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1" or not any("." in arg and "=" in arg for arg in argv):
+        return
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from gansweep.hydra_job import stop_with
+
+    try:
+        args, _ = get_args_parser().parse_known_args(argv)
+        overrides = OverridesParser.create().parse_overrides(args.overrides)
+    except (Exception, SystemExit):
+        return
+    for override in overrides:
+        key = override.key_or_group
+        if override.is_delete() or override.package is not None or "/" in key:
+            continue
+        try:
+            check_override_key(key)
+        except ConfigError as err:
+            stop_with(str(err), err)
+
+
 def main() -> None:
+    check_override_keys(sys.argv[1:])
     register_schema()
     register_templates()
     app = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_task)
