@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import os
 import sys
 from pathlib import Path
@@ -53,6 +54,30 @@ def sweep_output_dir(config: DictConfig) -> Path:
         sweep_dir = str(OmegaConf.select(config, "hydra.sweep.dir"))
         subdir = str(OmegaConf.select(config, "hydra.sweep.subdir"))
     return Path(os.path.abspath(os.path.join(sweep_dir, subdir)))
+
+
+def sweeper_value(value: float, hydra: Optional[DictConfig]) -> float:
+    """What a sweeper is told for a point: its objective, or, for a point without one (diverged, failed, refused), the
+    worst value for the sweep's direction (+inf when minimising, -inf when maximising). Never NaN: the released
+    Optuna sweeper aborts its study on NaN (Hydra issue 2237) and on a failed job (max_failure_rate 0); it and
+    Nevergrad's take an infinity as the worst result."""
+    if math.isfinite(value):
+        return value
+    return -math.inf if _maximises(hydra) else math.inf
+
+
+def _maximises(hydra: Optional[DictConfig]) -> bool:
+    """Whether the sweeper maximises: Optuna's `direction`, Nevergrad's `optim.maximize`, Ax's `minimize: false`."""
+    sweeper = OmegaConf.select(hydra, "sweeper", default=None) if hydra is not None else None
+    if sweeper is None:
+        return False
+    direction = OmegaConf.select(sweeper, "direction", default=None)  # a name, an enum, or a list of them
+    first = direction[0] if isinstance(direction, (list, tuple)) or OmegaConf.is_list(direction) else direction
+    if str(getattr(first, "name", first)).lower() == "maximize":
+        return True
+    if OmegaConf.select(sweeper, "optim.maximize", default=False) is True:
+        return True
+    return OmegaConf.select(sweeper, "ax_config.experiment.minimize", default=True) is False
 
 
 def stop_with(message: str, err: Optional[BaseException] = None) -> NoReturn:

@@ -122,14 +122,13 @@ def _stop_with_launcher(alive: Connection) -> None:
 
 
 def _restore_context(context: bytes) -> Tuple[Any, Any]:
-    """(HydraContext, task function) from the parent, with Hydra's resolvers and singletons set up again."""
+    """(HydraContext, task function) from the parent, with Hydra's singletons and every OmegaConf resolver (Hydra's
+    and the app's own, registered at runtime) set up again, as Hydra's joblib launcher does."""
     from hydra.core.singleton import Singleton
     from hydra.core.utils import setup_globals
 
-    hydra_context, task_function, instances = pickle.loads(context)
-    setup_globals()  # Hydra's resolvers; ones an app registers outside an imported module are not carried over
-    state = Singleton.get_state()
-    state["instances"] = instances
+    hydra_context, task_function, state = pickle.loads(context)  # cloudpickle writes plain pickles
+    setup_globals()
     Singleton.set_state(state)
     return hydra_context, task_function
 

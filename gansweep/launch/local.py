@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Sequence
 
+import cloudpickle
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from hydra.types import HydraContext, TaskFunction
@@ -27,7 +27,7 @@ from gansweep.launch.owner import has_points
 from gansweep.launch.pending import PendingRecords
 from gansweep.launch.plan import plan_launch
 from gansweep.launch.pool import Ended, PointPool, SweepStopped, stop_on_signals
-from gansweep.launch.prepare import RUN, claim_or_stop, prepare_points, unstarted
+from gansweep.launch.prepare import RUN, claim_or_stop, is_gansweep_config, prepare_points, unstarted
 from gansweep.launch.progress import Progress
 from gansweep.launch.warm import preload_list
 
@@ -56,15 +56,20 @@ def launch(
         plan = plan_launch(settings, visible_gpus())  # a wrong setting fails here, before anything starts
     except ValueError as err:
         stop_with(str(err), err)
-    claim_or_stop(sweep_dir, config)
+    own = is_gansweep_config(config)
+    if own:
+        claim_or_stop(sweep_dir, config)
+    else:  # another Hydra app: its jobs as Hydra's launchers run them (no fusion, records or claims, no torch preload)
+        plan = replace(plan, fuse=1, preload=[])
     if not job_overrides:
         return []
-    whole = plan.fuse > 1 or has_points(sweep_dir)
+    whole = own and (plan.fuse > 1 or has_points(sweep_dir))
     prepared = prepare_points(hydra_context, config, job_overrides, initial_job_idx, whole)
     nums = range(initial_job_idx, initial_job_idx + len(job_overrides))
-    # OmegaConf resolvers are closures: the child registers Hydra's own again (setup_globals) instead
-    context = pickle.dumps((hydra_context, task_function, Singleton.get_state()["instances"]))
-    pool = PointPool(Leases(plan.devices, plan.per_device), preload_list(plan.preload))
+    # as joblib and submitit send a job: cloudpickle (a task in __main__ or a closure goes by value; so does a class
+    # Hydra's plugin scan has imported again), and every singleton, OmegaConf's resolvers (an app's own) included
+    context = cloudpickle.dumps((hydra_context, task_function, Singleton.get_state()))
+    pool = PointPool(Leases(plan.devices, plan.per_device), preload_list(plan.preload) if own else [])
     log.info(
         f"Launching {len(job_overrides)} points, {plan.describe()}, each in its own process "
         f"(output in its folder's {CONSOLE_LOG}; sweep folder {sweep_dir})"
@@ -92,7 +97,7 @@ def launch(
     def on_end(ended: Ended) -> None:
         pending.retry()
         for point_ended in split_group(ended):
-            job_return, status = settle(point_ended, hydra_context.callbacks, pending)
+            job_return, status = settle(point_ended, hydra_context.callbacks, pending, records=own)
             returns[point_ended.spec.num] = job_return
             report(point_ended.spec.num, status, ended.end - ended.start)
             _append_job_line(sweep_dir, point_ended, status)

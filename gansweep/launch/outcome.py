@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional, Tuple
 from hydra.core.utils import JobReturn, JobRuntime, JobStatus
 from omegaconf import DictConfig, OmegaConf
 
-from gansweep.hydra_job import hydra_config, task_config
+from gansweep.hydra_job import hydra_config, sweeper_value, task_config
 from gansweep.launch.child import CONSOLE_LOG, JobResult, PointSpec
 from gansweep.launch.pending import PendingRecords
 from gansweep.launch.pool import Ended
@@ -48,14 +48,21 @@ def describe_exit(exitcode: Optional[int]) -> Tuple[str, Dict[str, Any]]:
     return f"exited with code {exitcode}", {"exit_code": exitcode}
 
 
-def settle(ended: Ended, callbacks: Any, pending: PendingRecords) -> Tuple[JobReturn, str]:
+def settle(ended: Ended, callbacks: Any, pending: PendingRecords, records: bool = True) -> Tuple[JobReturn, str]:
     """The point's JobReturn and status; writes its metrics.json if its process did not (its own record, when the
-    process could not write it, else how it ended), then on_job_end."""
+    process could not write it, else how it ended), then on_job_end. records=False: another Hydra app's job, which
+    keeps no metrics.json: its JobReturn as run_job gave it."""
     spec = ended.spec
     assert isinstance(spec, PointSpec), "a fused group is settled point by point (gansweep.launch.local.split_group)"
     run_dir = Path(spec.run_dir)
     kind, payload = ended.message or (None, None)
     result: Optional[JobResult] = payload if kind == "result" else None
+    if not records:
+        if result is not None:
+            job_return = job_return_for(spec.config, result.status, result.value, result.task_name, result.working_dir)
+            return job_return, "ok" if result.status == JobStatus.COMPLETED else "failed"
+        how = payload if kind == "error" else f"the job's process {describe_exit(ended.exitcode)[0]}"
+        return job_return_for(spec.config, JobStatus.FAILED, RuntimeError(str(how)), None, os.getcwd()), "failed"
     refused = result is not None and getattr(result.value, "leaves_folder", False)
     if refused:  # the folder is another point's, another config's, or a live process's: not the launcher's to write
         log.error(f"#{spec.num} refused: {result.value}")  # type: ignore[union-attr]
@@ -64,13 +71,16 @@ def settle(ended: Ended, callbacks: Any, pending: PendingRecords) -> Tuple[JobRe
     elif unrecorded(run_dir, spec.record_stamp, returned=result is not None):
         pending.write(run_dir, _failed_record(ended, _failure(ended, result)))
     status = "refused" if refused else pending.status(run_dir) or record_status(run_dir)
-    if result is not None:
+    if result is not None and not refused:
         job_return = job_return_for(spec.config, result.status, result.value, result.task_name, result.working_dir)
         return job_return, status
-    # The process never got to return: answer for it as the task answers for a failed point, so the sweep goes on.
-    task_name = JobRuntime.instance().get("name")
-    job_return = job_return_for(spec.config, JobStatus.COMPLETED, math.nan, task_name, os.getcwd())
-    job_end(callbacks, spec.config, job_return)
+    # Refused, or the process never got to return: answered as the task answers for a failed point (the worst value
+    # for the sweeper, never an error it would abort on), so the sweep goes on.
+    task_name = result.task_name if result is not None else JobRuntime.instance().get("name")
+    worst = sweeper_value(math.nan, spec.config.hydra)
+    job_return = job_return_for(spec.config, JobStatus.COMPLETED, worst, task_name, os.getcwd())
+    if result is None:  # a refused point's own process told Hydra's callbacks already
+        job_end(callbacks, spec.config, job_return)
     return job_return, status
 
 

@@ -17,7 +17,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from gansweep.hydra_job import hydra_config, stop_with, sweep_output_dir, task_config
+from gansweep.hydra_job import hydra_config, stop_with, sweep_output_dir, sweeper_value, task_config
 from gansweep.launch.outcome import job_end, job_return_for
 from gansweep.launch.owner import SweepRefused, claim_sweep, restore_command
 from gansweep.launch.pending import PendingRecords
@@ -53,6 +53,7 @@ class Preparer:
         self.master = master
         self.job_overrides = [list(o) for o in job_overrides]
         self.preflighted: Dict[str, Optional[Exception]] = {}
+        self.own = is_gansweep_config(master)  # another Hydra app's points are composed only, as Hydra's launcher does
 
     def point_config(self, overrides: Sequence[str], num: int) -> Tuple[DictConfig, Path]:
         """The point's config as Hydra's basic launcher composes it, and the run folder run_job will give it."""
@@ -67,6 +68,9 @@ class Preparer:
 
     def prepare(self, overrides: Sequence[str], num: int) -> Prepared:
         point = Prepared(num, list(overrides), RUN)
+        if not self.own:  # its composition errors raise, as in Hydra's basic launcher
+            point.config, point.run_dir = self.point_config(overrides, num)
+            return point
         try:
             point.config, point.run_dir = self.point_config(overrides, num)
         except Exception as err:
@@ -150,6 +154,15 @@ class Preparer:
         return Path(str(self.master.hydra.sweep.dir)).absolute() / str(num)
 
 
+def is_gansweep_config(config: DictConfig) -> bool:
+    """Whether the sweep is gansweep's own app (its schema types the config), not another Hydra app that chose
+    hydra/launcher=gansweep (which gets no checks, records, folder claims, fusion or torch preload)."""
+    from gansweep.config import GansweepConfig
+
+    kind = OmegaConf.get_type(config)
+    return isinstance(kind, type) and issubclass(kind, GansweepConfig)
+
+
 def unstarted_record(point: Prepared) -> Dict[str, Any]:
     """The record of a point the launcher did not start because its config cannot train: failed, with the error."""
     from gansweep.record import new_record
@@ -227,10 +240,10 @@ def unstarted(point: Prepared, config: DictConfig, callbacks: Any, pending: Pend
     """A point the launcher answers for without a process: skipped (finished), or failed before it started (its
     record written, its error on one line), or refused (its folder left untouched)."""
     if point.action == SKIP:
-        value, status = objective(point.record or {}), "skipped"
+        value, status = sweeper_value(objective(point.record or {}), config.hydra), "skipped"
         log.info(f"#{point.num} skipped: {point.run_dir} is {point.reason}")
     elif point.action == FAILED:
-        value, status = math.nan, "failed"
+        value, status = sweeper_value(math.nan, config.hydra), "failed"
         kept = point.run_dir is not None and (
             (point.run_dir / METRICS_FILE).exists() or (point.run_dir / CHECKPOINT).exists()
         )
@@ -239,7 +252,7 @@ def unstarted(point: Prepared, config: DictConfig, callbacks: Any, pending: Pend
         if point.run_dir is not None and not kept:
             pending.write(point.run_dir, unstarted_record(point))
     else:
-        value, status = math.nan, "refused"
+        value, status = sweeper_value(math.nan, config.hydra), "refused"
         log.error(f"#{point.num} refused: {point.reason}")
     if point.action == FAILED and point.config is not None:  # as a job that ran: Hydra's on_job_end sees it
         job_return = job_return_for(point.config, JobStatus.COMPLETED, value, config.hydra.job.name, os.getcwd())

@@ -20,6 +20,7 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra.types import HydraContext
 from omegaconf import DictConfig
 
+from gansweep.hydra_job import sweeper_value
 from gansweep.launch.outcome import job_end, job_return_for, lost_record, record_stamp, unrecorded
 from gansweep.launch.pending import PendingRecords
 from gansweep.launch.prepare import RUN, claim_or_stop, prepare_points, unstarted
@@ -103,7 +104,8 @@ def gather(
         if unrecorded(run_dir, stamp, returned=False):
             pending.write(run_dir, lost_record(config, f"{error}; its output: {log_path}", None, log_path, {}))
         log.error(f"{error}; recorded in {run_dir / 'metrics.json'}")
-        job_return = job_return_for(config, JobStatus.COMPLETED, math.nan, config.hydra.job.name, os.getcwd())
+        worst = sweeper_value(math.nan, config.hydra)
+        job_return = job_return_for(config, JobStatus.COMPLETED, worst, config.hydra.job.name, os.getcwd())
         job_end(callbacks, config, job_return)
         return job_return
 

@@ -23,7 +23,7 @@ from hydra.core.utils import (
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from gansweep.hydra_job import hydra_config, task_config
+from gansweep.hydra_job import hydra_config, sweeper_value, task_config
 
 
 def run_group_jobs(hydra_context: HydraContext, task_function: Any, configs: Sequence[DictConfig]) -> List[JobReturn]:
@@ -51,6 +51,8 @@ def run_group_jobs(hydra_context: HydraContext, task_function: Any, configs: Seq
     task_name = JobRuntime.instance().get("name")
     _flush_loggers()
     for config, job_return, value in zip(configs, returns, values, strict=True):
+        if not isinstance(value, Exception):  # as the task answers: never NaN to a sweeper
+            value = sweeper_value(float(value), config.hydra)
         job_return.return_value, job_return.task_name = value, task_name
         job_return.status = JobStatus.FAILED if isinstance(value, Exception) else JobStatus.COMPLETED
         with hydra_config(config):

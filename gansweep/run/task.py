@@ -25,7 +25,7 @@ def train(cfg: DictConfig) -> float:
 
     from gansweep.callbacks.progress import wanted
     from gansweep.config import ConfigError
-    from gansweep.hydra_job import stop_with
+    from gansweep.hydra_job import stop_with, sweeper_value
     from gansweep.lock import FolderBusy
     from gansweep.record import CheckpointUnreadable
     from gansweep.run.group import PointJob, run_jobs
@@ -43,4 +43,4 @@ def train(cfg: DictConfig) -> float:
         if single and isinstance(value, mistakes):
             stop_with(str(value), value)
         raise value
-    return float(value)
+    return sweeper_value(float(value), hydra_cfg)  # type: ignore[arg-type]
