@@ -5,6 +5,9 @@ its record and the report is written."""
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +40,30 @@ def test_an_optuna_study_with_a_diverging_and_a_raising_trial_completes(tmp_path
     assert (sweep / "report.md").is_file() and "1000000.0" in (sweep / "report.md").read_text()
     if fuse > 1:
         assert "train as one model" in proc.stdout + proc.stderr
+
+
+def test_gansweep_resume_finishes_an_optuna_sweeps_points_and_keeps_the_users_report(tmp_path):
+    """An Optuna folder has no multirun.yaml and running its command again would start another study: gansweep-resume
+    runs the points its folders hold, skipping the finished ones, and remakes the user's report the user's way."""
+    sweep = tmp_path / "study"
+    env = dict(cli_env(), OMP_NUM_THREADS="1")
+    assert run_cli(["-m", *STUDY, *TINY, f"hydra.sweep.dir={sweep}"], tmp_path, env=env).returncode == 0
+    report = subprocess.run(
+        [str(Path(sys.executable).with_name("gansweep-report")), str(sweep), "--metric", "energy_distance"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    healthy = next(p.parent for p in sweep.glob("*/metrics.json") if json.loads(p.read_text())["status"] == "ok")
+    (healthy / "metrics.json").unlink()  # as a point killed before its record leaves it
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("gansweep-resume")), str(sweep)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    assert out.count(" skipped") >= 2 and "hydra.sweeper.points=" in out  # the two others, without a process
+    assert json.loads((healthy / "metrics.json").read_text())["status"] == "ok"
+    assert "Metric: `energy_distance`" in (sweep / "report.md").read_text()  # the user's choice, kept
 
 
 def test_the_value_a_sweeper_gets_is_never_nan():

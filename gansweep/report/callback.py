@@ -15,7 +15,8 @@ log = logging.getLogger("gansweep")
 
 class SweepReport(Callback):
     """Hydra callback (conf/config.yaml, hydra.callbacks.sweep_report). A report that cannot be made is logged with
-    the command that makes it later; the points' own folders are complete either way."""
+    the command that makes it later; the points' own folders are complete either way. A report the user made with
+    other options (gansweep-report --metric/--axes) is made again with them, never replaced by the defaults."""
 
     def __init__(self, metric: Optional[str] = None, axes: Optional[Sequence[str]] = None) -> None:
         self.metric, self.axes = metric, list(axes) if axes else None
@@ -24,14 +25,16 @@ class SweepReport(Callback):
         from gansweep.record import read_records
         from gansweep.report.table import columns, status_line, table_rows
         from gansweep.report.wandb_run import log_report, wandb_settings
-        from gansweep.report.write import write_report
+        from gansweep.report.write import report_options, write_report
 
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
         records = read_records(sweep_dir)
+        users = report_options(sweep_dir)
+        metric, axes = users.get("metric") or self.metric, users.get("axes") or self.axes
         try:
-            report = write_report(sweep_dir, metric=self.metric, axes=self.axes)
+            report = write_report(sweep_dir, metric=metric, axes=axes)
         except Exception as err:
             log.error("no sweep report (%s: %s); `gansweep-report %s` makes it", type(err).__name__, err, sweep_dir)
         else:

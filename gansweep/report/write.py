@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from gansweep.report.points import PENDING, Point
 from gansweep.report.table import columns, render_markdown, table_rows
 
 REPORT_MD, REPORT_CSV, POINTS_CSV = "report.md", "report.csv", "report_points.csv"
+REPORT_OPTIONS = Path(".gansweep") / "report.json"  # the options the user last made the report with (gansweep-report)
 HEATMAP_PNG, CURVES_PNG = "heatmap.png", "curves.png"
 COUNTED = ("diverged", "failed", "interrupted", PENDING)
 ERROR_CHARS = 300  # report.md shows an error's start; report_points.csv and metrics.json keep all of it
@@ -216,6 +218,26 @@ def write_report(sweep_dir: Path, metric: Optional[str] = None, axes: Optional[S
     )
 
 
+def save_report_options(sweep_dir: Path, metric: Optional[str], axes: Optional[Sequence[str]]) -> None:
+    """Remember the options a user made the report with, so that the sweep's end (a resume) makes it the same way;
+    none given: the defaults, nothing to remember."""
+    path = Path(sweep_dir) / REPORT_OPTIONS
+    if metric is None and not axes:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps({"metric": metric, "axes": list(axes) if axes else None}) + "\n")
+
+
+def report_options(sweep_dir: Path) -> Dict[str, Any]:
+    """The options the user last made the report with ({} when the defaults)."""
+    path = Path(sweep_dir) / REPORT_OPTIONS
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """`gansweep-report SWEEP_DIR... [--metric NAME] [--axes KEY [KEY]] [--results FILE [--preface FILE]]`: write
     each sweep's report and print its table; with --results, one document of every sweep's results instead."""
@@ -247,6 +269,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 0
         for sweep_dir in args.sweep_dirs:
             print(write_report(sweep_dir, args.metric, args.axes).text)
+            save_report_options(sweep_dir, args.metric, args.axes)
     except (ValueError, OSError) as error:
         print(f"gansweep-report: {error}", file=sys.stderr)
         return 1

@@ -33,6 +33,7 @@ class GansweepSweeperConf:
     _target_: str = "hydra_plugins.gansweep_launcher.sweeper.GansweepSweeper"
     max_batch_size: Optional[int] = None  # null: one batch; the gansweep launcher starts each point as a slot frees
     params: Optional[Dict[str, str]] = None
+    points: Optional[str] = None  # a file of points (job number, overrides) to run instead of a grid: gansweep-resume's
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="gansweep", node=GansweepSweeperConf, provider="gansweep")
