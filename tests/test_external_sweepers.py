@@ -64,6 +64,13 @@ def test_gansweep_resume_finishes_an_optuna_sweeps_points_and_keeps_the_users_re
     assert out.count(" skipped") >= 2 and "hydra.sweeper.points=" in out  # the two others, without a process
     assert json.loads((healthy / "metrics.json").read_text())["status"] == "ok"
     assert "Metric: `energy_distance`" in (sweep / "report.md").read_text()  # the user's choice, kept
+    rerun = subprocess.run(  # the added override reaches every point: the failed one is trained again
+        [str(Path(sys.executable).with_name("gansweep-resume")), str(sweep), "resume.failed=rerun"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-3000:]
+    failed = next(p.parent for p in sweep.glob("*/metrics.json") if json.loads(p.read_text())["status"] == "failed")
+    assert (failed / "metrics.failed.json").is_file()  # retried: its earlier failure kept beside the new one
 
 
 def test_the_value_a_sweeper_gets_is_never_nan():

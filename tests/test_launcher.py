@@ -141,7 +141,7 @@ def test_points_that_raise_diverge_or_are_killed_are_recorded_and_the_sweep_goes
     events = (sweep / "job_events.txt").read_text().splitlines()
     assert sorted(e for e in events if e.startswith("start")) == ["start 0", "start 1", "start 2", "start 3"]
     ends = {e.split()[1]: e.split()[2:] for e in events if e.startswith("end")}
-    assert ends["3"] == ["COMPLETED", "nan"] and ends["0"][0] == "COMPLETED" and float(ends["0"][1]) > 0
+    assert ends["3"] == ["COMPLETED", "inf"] and ends["0"][0] == "COMPLETED" and float(ends["0"][1]) > 0
     lines = proc.stdout.strip().splitlines()
     assert sum("4/4 done, 2 failed, 1 diverged, 0 running, 0 left" in line for line in lines) == 1
     assert sum(" done, " in line and "| elapsed" in line for line in lines) == 4  # one progress line per point

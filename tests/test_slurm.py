@@ -202,7 +202,7 @@ def gather_lost(run_dir: Path, stamp, overrides: list) -> tuple:
 
 def test_a_job_lost_without_a_result_is_recorded_as_failed(tmp_path):
     job_return, ended = gather_lost(tmp_path, record_stamp(tmp_path), ["seed=3"])
-    assert job_return.status == JobStatus.COMPLETED and math.isnan(job_return.return_value) and ended == [job_return]
+    assert job_return.status == JobStatus.COMPLETED and job_return.return_value == math.inf and ended == [job_return]
     record = read_record(tmp_path)
     assert record is not None and record["status"] == "failed" and record["seed"] == 3
     assert record["error"].startswith("SLURM job 7_1 ended without a result (UncompletedJobError: Job 7_1 (task: 0)")

@@ -328,7 +328,9 @@ def test_a_bad_value_is_one_line_and_never_a_divergence(tmp_path, value, says):
 @pytest.mark.parametrize(
     "grid, says",
     [(["constraint.gp.weight=nan,10", "train.iters=2"], NAN_WEIGHT),
-     (["train.iters=0,2"], "train.iters must be >= 1, got 0")],  # the key at fault is swept: not every point's
+     (["train.iters=0,2"], "train.iters must be >= 1, got 0"),  # the key at fault is swept: not every point's
+     (["loss=wgan,nsgan", "++loss.critic_terms=mean", "train.iters=2"],  # its group is swept: the wgan point's only
+      "loss.critic_terms is not a keyword of gansweep.losses.wgan.WGANLoss")],
 )  # fmt: skip
 def test_a_bad_grid_value_fails_its_point_without_a_process_and_the_others_run(tmp_path, grid, says):
     sweep = tmp_path / "sweep"

@@ -36,6 +36,7 @@ class PointSpec:
     cwd: str  # the launching process's working directory
     concurrency: int  # points running at once: each takes that share of torch's CPU threads
     lease: Optional[str] = None  # CUDA_VISIBLE_DEVICES for this point; None leaves it as it is
+    capture: bool = True  # its output into its folder's console.log (another Hydra app's goes to the terminal)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def run_point(spec: Spec, conn: Connection, alive: Optional[Connection] = None) 
     back through `conn`, then exit at once. `alive` is the launcher's lifeline: when it closes, the launcher is gone."""
     if alive is not None:
         _stop_with_launcher(alive)
-    _capture_streams(Path(spec.run_dir) / CONSOLE_LOG)
+    if not isinstance(spec, PointSpec) or spec.capture:
+        _capture_streams(Path(spec.run_dir) / CONSOLE_LOG)
     faulthandler.enable()  # a segfault's Python stack goes to console.log too
     os.chdir(spec.cwd)
     if spec.lease is not None:

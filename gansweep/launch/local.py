@@ -9,7 +9,7 @@ import logging
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 import cloudpickle
 from hydra.core.singleton import Singleton
@@ -42,8 +42,10 @@ def launch(
     config: DictConfig,
     job_overrides: Sequence[Sequence[str]],
     initial_job_idx: int,
+    numbers: Optional[Sequence[int]] = None,
 ) -> List[JobReturn]:
-    """Run every point of one batch; returns their JobReturns in the order of `job_overrides`.
+    """Run every point of one batch; returns their JobReturns in the order of `job_overrides`. Job numbers count from
+    `initial_job_idx`, or are `numbers` (a resumed sweep's points, not 0..n-1).
 
     The sweep folder is taken first (one sweep per folder), then each point is prepared as it is needed
     (gansweep.launch.prepare): composed, checked, its folder read. A point whose config cannot train is recorded failed
@@ -64,8 +66,8 @@ def launch(
     if not job_overrides:
         return []
     whole = own and (plan.fuse > 1 or has_points(sweep_dir))
-    prepared = prepare_points(hydra_context, config, job_overrides, initial_job_idx, whole)
-    nums = range(initial_job_idx, initial_job_idx + len(job_overrides))
+    nums = list(numbers) if numbers is not None else list(range(initial_job_idx, initial_job_idx + len(job_overrides)))
+    prepared = prepare_points(hydra_context, config, job_overrides, nums, whole)
     # as joblib and submitit send a job: cloudpickle (a task in __main__ or a closure goes by value; so does a class
     # Hydra's plugin scan has imported again), and every singleton, OmegaConf's resolvers (an app's own) included
     context = cloudpickle.dumps((hydra_context, task_function, Singleton.get_state()))
@@ -75,12 +77,12 @@ def launch(
         f"(output in its folder's {CONSOLE_LOG}; sweep folder {sweep_dir})"
     )
     progress = Progress(len(job_overrides))
-    axes = varying_overrides([filter_overrides(o) for o in job_overrides])  # what tells points apart
+    axes = dict(zip(nums, varying_overrides([filter_overrides(o) for o in job_overrides]), strict=True))
     returns: Dict[int, JobReturn] = {}
     pending = PendingRecords()
 
     def report(num: int, status: str, seconds: float) -> None:
-        log.info(progress.finished(num, status, seconds, axes[num - initial_job_idx], len(pool.running)))
+        log.info(progress.finished(num, status, seconds, axes[num], len(pool.running)))
 
     def specs() -> Iterator[PointSpec]:
         """The points to start, in order; the others are answered for as they come."""
@@ -92,7 +94,8 @@ def launch(
             assert point.config is not None and point.run_dir is not None
             point.run_dir.mkdir(parents=True, exist_ok=True)
             stamp = record_stamp(point.run_dir)
-            yield PointSpec(point.num, point.config, str(point.run_dir), stamp, context, os.getcwd(), plan.concurrency)
+            spec = PointSpec(point.num, point.config, str(point.run_dir), stamp, context, os.getcwd(), plan.concurrency)
+            yield replace(spec, capture=own)
 
     def on_end(ended: Ended) -> None:
         pending.retry()
@@ -100,7 +103,8 @@ def launch(
             job_return, status = settle(point_ended, hydra_context.callbacks, pending, records=own)
             returns[point_ended.spec.num] = job_return
             report(point_ended.spec.num, status, ended.end - ended.start)
-            _append_job_line(sweep_dir, point_ended, status)
+            if own:  # another app's sweep folder gets nothing of gansweep's
+                _append_job_line(sweep_dir, point_ended, status)
 
     try:
         with stop_on_signals():  # from the first preparation on: a stop while points are prepared ends cleanly too

@@ -118,7 +118,9 @@ class Preparer:
         from gansweep.grid import parse_overrides, varying_keys
 
         swept = {key.lstrip("+~") for key in varying_keys([parse_overrides(o) for o in self.job_overrides])}
-        if getattr(point.error, "key", None) in swept:
+        key = str(getattr(point.error, "key", None) or "")
+        parts = key.split(".")
+        if any(".".join(parts[:n]) in swept for n in range(1, len(parts) + 1)):  # loss swept: loss.x is the point's
             return None
         common = [o for o in self.job_overrides[0] if all(o in other for other in self.job_overrides[1:])]
         try:
@@ -187,12 +189,15 @@ def claim_or_stop(sweep_dir: Path, config: DictConfig) -> None:
 
 
 def prepare_points(
-    hydra_context: HydraContext, config: DictConfig, job_overrides: Sequence[Sequence[str]], first_num: int, whole: bool
+    hydra_context: HydraContext,
+    config: DictConfig,
+    job_overrides: Sequence[Sequence[str]],
+    nums: Sequence[int],
+    whole: bool,
 ) -> Iterator[Prepared]:
-    """Each job prepared as it is pulled (job numbers from `first_num`), after the checks made before any starts
+    """Each job prepared as it is pulled (its job number from `nums`), after the checks made before any starts
     (checked_points; `whole`: every point first)."""
     preparer = Preparer(hydra_context, config, job_overrides)
-    nums = range(first_num, first_num + len(job_overrides))
     prepared = (preparer.prepare(overrides, num) for overrides, num in zip(job_overrides, nums, strict=True))
     return checked_points(prepared, preparer, Path(str(config.hydra.sweep.dir)).absolute(), whole)
 

@@ -15,7 +15,6 @@ from typing import List, Optional, Sequence, Tuple
 from omegaconf import DictConfig, OmegaConf
 
 from gansweep.grid import GRID_SWEEPERS, MULTIRUN_FILE
-from gansweep.record import natural_key
 
 POINTS_FILE = Path(".gansweep") / "points.yaml"  # a non-grid sweep's points, for hydra.sweeper.points
 _PLAIN = re.compile(r"^[\w/.\-~]+$")  # a value Hydra's override grammar takes unquoted
@@ -26,12 +25,13 @@ def resume_command(sweep_dir: Path, extra: Sequence[str] = ()) -> Tuple[List[str
     """`gansweep` arguments that re-run the sweep saved in sweep_dir (plus `extra` overrides, e.g.
     resume.failed=rerun), and the folder it was launched from (relative paths in its overrides start there)."""
     sweep_dir = Path(sweep_dir).resolve()
-    hydra = _saved_hydra(sweep_dir)
+    hydra, from_point = _saved_hydra(sweep_dir)
     overrides = OmegaConf.to_container(hydra.overrides, resolve=False)  # as typed: ${...} stays for Hydra to resolve
     assert isinstance(overrides, dict)
     launcher = [o for o in overrides["hydra"] if o.split("=", 1)[0].lstrip("+~") not in _REPLACED]
-    if not str(OmegaConf.select(hydra, "sweeper._target_", default="")).endswith(GRID_SWEEPERS):
-        launcher = [o for o in launcher if not _sweeper_choice(o)]  # its points, not its search, run again
+    target = str(OmegaConf.select(hydra, "sweeper._target_", default="") or "")
+    if from_point or (target and not target.endswith(GRID_SWEEPERS)):  # its points, not its search, run again
+        launcher = [o for o in launcher if not _sweeper_choice(o)]
         launcher += ["hydra/sweeper=gansweep", f"hydra.sweeper.points={_quoted(str(_write_points(sweep_dir)))}"]
     cwd = OmegaConf.select(hydra, "runtime.cwd", throw_on_resolution_failure=False)
     sources = OmegaConf.select(hydra, "runtime.config_sources", default=None) or []
@@ -40,21 +40,32 @@ def resume_command(sweep_dir: Path, extra: Sequence[str] = ()) -> Tuple[List[str
     return args, Path(cwd) if cwd else None
 
 
-def _saved_hydra(sweep_dir: Path) -> DictConfig:
-    """The sweep's hydra node: multirun.yaml, the claim's copy, or (a sweep neither wrote) its first point's."""
+def _saved_hydra(sweep_dir: Path) -> Tuple[DictConfig, bool]:
+    """The sweep's hydra node: multirun.yaml, the claim's copy, or (a sweep neither wrote) its first point's; and
+    whether it is a point's (then the points run again one by one, each with its own overrides)."""
     for saved in (sweep_dir / MULTIRUN_FILE, sweep_dir / ".gansweep" / MULTIRUN_FILE):
         if saved.is_file():
-            return OmegaConf.load(saved).hydra
-    points = sorted(sweep_dir.glob("*/.hydra/hydra.yaml"), key=lambda p: natural_key(p.parent.parent.name))
+            return OmegaConf.load(saved).hydra, False
+    points = _point_files(sweep_dir)
     if points:
-        hydra = OmegaConf.load(points[0]).hydra
+        hydra = OmegaConf.load(points[0][1]).hydra
         hydra.overrides.task = []  # that point's own values; each point's come from its folder
-        return hydra
+        return hydra, True
     raise FileNotFoundError(
         f"{sweep_dir} holds no sweep (no {MULTIRUN_FILE}, and no point's .hydra/): gansweep-resume takes the folder "
         "of a sweep (`gansweep -m ...`, its hydra.sweep.dir); a single run resumes with its own command and "
         "hydra.run.dir=DIR"
     )
+
+
+def _point_files(sweep_dir: Path) -> List[Tuple[int, Path]]:
+    """(job number, .hydra/hydra.yaml) of every point folder under the sweep, whatever its subdir, in job order."""
+    found = []
+    for path in sweep_dir.rglob(".hydra/hydra.yaml"):
+        num = OmegaConf.select(OmegaConf.load(path), "hydra.job.num", default=None)
+        if isinstance(num, int):
+            found.append((num, path))
+    return sorted(found)
 
 
 def _sweeper_choice(override: str) -> bool:
@@ -66,12 +77,14 @@ def _sweeper_choice(override: str) -> bool:
 
 
 def _write_points(sweep_dir: Path) -> Path:
-    """Every point folder's job number and overrides (its .hydra/overrides.yaml), in job order, for the sweeper."""
+    """Every point folder's job number and overrides (its .hydra/), in job order, for the sweeper; none found is an
+    error (a resume that would do nothing)."""
     points = []
-    for path in sorted(sweep_dir.glob("*/.hydra/overrides.yaml"), key=lambda p: natural_key(p.parent.parent.name)):
-        name = path.parent.parent.name
-        if name.isdigit():
-            points.append({"num": int(name), "overrides": OmegaConf.to_container(OmegaConf.load(path))})
+    for num, path in _point_files(sweep_dir):
+        overrides = OmegaConf.to_container(OmegaConf.load(path.with_name("overrides.yaml")))
+        points.append({"num": num, "overrides": overrides})
+    if not points:
+        raise FileNotFoundError(f"{sweep_dir} holds no point that started (no .hydra/ folder): nothing to resume")
     target = sweep_dir / POINTS_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create({"points": points}), target)

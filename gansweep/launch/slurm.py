@@ -64,8 +64,8 @@ def launch_array(
     if not job_overrides:
         return []
     # every point checked before anything is submitted; skipped and failed ones are not submitted
-    points = list(prepare_points(hydra_context, config, job_overrides, initial_job_idx, whole=True))
-    nums = range(initial_job_idx, initial_job_idx + len(job_overrides))
+    nums = list(range(initial_job_idx, initial_job_idx + len(job_overrides)))
+    points = list(prepare_points(hydra_context, config, job_overrides, nums, whole=True))
     returns: Dict[int, JobReturn] = {}
     pending = PendingRecords()
     for point in points:

@@ -15,8 +15,9 @@ log = logging.getLogger("gansweep")
 
 class SweepReport(Callback):
     """Hydra callback (conf/config.yaml, hydra.callbacks.sweep_report). A report that cannot be made is logged with
-    the command that makes it later; the points' own folders are complete either way. A report the user made with
-    other options (gansweep-report --metric/--axes) is made again with them, never replaced by the defaults."""
+        the command that makes it later; the points' own folders are complete either way. A report the user made with
+        other options (gansweep-report --metric/--axes) is made again with them, never replaced by the defaults (options
+    set on this sweep's own command line, hydra.callbacks.sweep_report.metric=..., come first)."""
 
     def __init__(self, metric: Optional[str] = None, axes: Optional[Sequence[str]] = None) -> None:
         self.metric, self.axes = metric, list(axes) if axes else None
@@ -32,7 +33,7 @@ class SweepReport(Callback):
             return
         records = read_records(sweep_dir)
         users = report_options(sweep_dir)
-        metric, axes = users.get("metric") or self.metric, users.get("axes") or self.axes
+        metric, axes = self.metric or users.get("metric"), self.axes or users.get("axes")  # a command line's first
         try:
             report = write_report(sweep_dir, metric=metric, axes=axes)
         except Exception as err:

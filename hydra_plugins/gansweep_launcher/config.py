@@ -26,17 +26,15 @@ class GansweepLauncherConf:
 ConfigStore.instance().store(group="hydra/launcher", name="gansweep", node=GansweepLauncherConf, provider="gansweep")
 
 
-@dataclass
-class GansweepSweeperConf:
-    """Hydra's basic sweeper's keys (hydra.sweeper.max_batch_size, hydra.sweeper.params)."""
-
-    _target_: str = "hydra_plugins.gansweep_launcher.sweeper.GansweepSweeper"
-    max_batch_size: Optional[int] = None  # null: one batch; the gansweep launcher starts each point as a slot frees
-    params: Optional[Dict[str, str]] = None
-    points: Optional[str] = None  # a file of points (job number, overrides) to run instead of a grid: gansweep-resume's
-
-
-ConfigStore.instance().store(group="hydra/sweeper", name="gansweep", node=GansweepSweeperConf, provider="gansweep")
+# hydra/sweeper=gansweep: Hydra's basic sweeper's keys (max_batch_size, params) and `points`. A plain dict, not a
+# dataclass: a resumed Optuna study's experiment YAML may set Optuna's keys (n_trials...), which it then ignores.
+GANSWEEP_SWEEPER: Dict[str, Any] = {
+    "_target_": "hydra_plugins.gansweep_launcher.sweeper.GansweepSweeper",
+    "max_batch_size": None,  # null: one batch; the gansweep launcher starts each point as a slot frees
+    "params": None,
+    "points": None,  # a file of points (job number, overrides) to run instead of a grid: gansweep-resume's
+}
+ConfigStore.instance().store(group="hydra/sweeper", name="gansweep", node=GANSWEEP_SWEEPER, provider="gansweep")
 
 
 # hydra/launcher=slurm: one SLURM array task per grid point. Every key is hydra-submitit-launcher's

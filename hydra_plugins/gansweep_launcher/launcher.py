@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
@@ -16,6 +16,7 @@ class GansweepLauncher(Launcher):
         self.config: Optional[DictConfig] = None
         self.task_function: Optional[TaskFunction] = None
         self.hydra_context: Optional[HydraContext] = None
+        self.job_numbers: Optional[List[int]] = None  # set by hydra/sweeper=gansweep for points that are not 0..n-1
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -26,6 +27,7 @@ class GansweepLauncher(Launcher):
         from gansweep.launch.local import launch
 
         assert self.config is not None and self.task_function is not None and self.hydra_context is not None
+        numbers, self.job_numbers = self.job_numbers, None
         return launch(
-            self.settings, self.hydra_context, self.task_function, self.config, job_overrides, initial_job_idx
+            self.settings, self.hydra_context, self.task_function, self.config, job_overrides, initial_job_idx, numbers
         )

@@ -18,6 +18,7 @@ class GansweepSweeper(BasicSweeper):
         max_batch_size: Optional[int] = None,
         params: Optional[Dict[str, str]] = None,
         points: Optional[str] = None,
+        **others: Any,  # another sweeper's settings an experiment's YAML sets (a resumed Optuna study's): not used
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.points = points
@@ -25,19 +26,27 @@ class GansweepSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         if self.points is None:
             return super().sweep(arguments)
+        from hydra.core.override_parser.overrides_parser import OverridesParser
         from omegaconf import OmegaConf
+
+        from .launcher import GansweepLauncher
 
         assert self.launcher is not None
         points = OmegaConf.to_container(OmegaConf.load(self.points).points)
-        assert isinstance(points, list)
-        returns = []
-        run: List[Any] = []
-        for point in [*points, None]:  # a batch per run of consecutive job numbers: each point its own folder
-            if run and (point is None or point["num"] != run[-1]["num"] + 1):
-                returns.append(self.launcher.launch([p["overrides"] for p in run], initial_job_idx=run[0]["num"]))
-                run = []
-            if point is not None:
-                run.append(point)
+        assert isinstance(points, list) and points
+        # the command line's fixed overrides (resume.failed=rerun...) join each point's, where it has not the key
+        parsed = OverridesParser.create().parse_overrides(arguments)
+        fixed = [str(o.input_line) for o in parsed if not o.is_sweep_override()]
+        jobs = [_joined(p["overrides"], fixed) for p in points]
+        nums = [int(p["num"]) for p in points]
+        if isinstance(self.launcher, GansweepLauncher):  # one launch, each point its own job number: no batch barrier
+            self.launcher.job_numbers = nums
+            return [self.launcher.launch(jobs, initial_job_idx=nums[0])]
+        returns, start = [], 0
+        for end in range(1, len(nums) + 1):  # another launcher: a batch per run of consecutive job numbers
+            if end == len(nums) or nums[end] != nums[end - 1] + 1:
+                returns.append(self.launcher.launch(jobs[start:end], initial_job_idx=nums[start]))
+                start = end
         return returns
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
@@ -45,3 +54,13 @@ class GansweepSweeper(BasicSweeper):
 
         if not isinstance(self.launcher, GansweepLauncher):  # another launcher composes nothing before it starts
             super().validate_batch_is_legal(batch)
+
+
+def _joined(own: List[str], fixed: List[str]) -> List[str]:
+    """A point's own overrides, then the fixed ones whose key it does not have."""
+    keys = {_key(o) for o in own}
+    return [*own, *(o for o in fixed if _key(o) not in keys)]
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
