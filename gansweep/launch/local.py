@@ -72,9 +72,10 @@ def launch(
     # Hydra's plugin scan has imported again), and every singleton, OmegaConf's resolvers (an app's own) included
     context = cloudpickle.dumps((hydra_context, task_function, Singleton.get_state()))
     pool = PointPool(Leases(plan.devices, plan.per_device), preload_list(plan.preload) if own else [])
+    output = f"output in its folder's {CONSOLE_LOG}; " if own else ""
     log.info(
         f"Launching {len(job_overrides)} points, {plan.describe()}, each in its own process "
-        f"(output in its folder's {CONSOLE_LOG}; sweep folder {sweep_dir})"
+        f"({output}sweep folder {sweep_dir})"
     )
     progress = Progress(len(job_overrides))
     axes = dict(zip(nums, varying_overrides([filter_overrides(o) for o in job_overrides]), strict=True))
