@@ -296,7 +296,9 @@ def test_ctrl_c_checkpoints_records_interrupted_and_exits_130(tmp_path, multirun
     marker = tmp_path / "held.json"
     where = ["-m", "seed=0", f"hydra.sweep.dir={out}"] if multirun else [f"hydra.run.dir={out}"]
     args = [*where, *TINY, "train.iters=6", HOLD, "+callbacks.hold.at=3", f"+callbacks.hold.marker={marker}"]
-    proc = start(args, tmp_path, start_new_session=True)  # its own process group, as a terminal's foreground job
+    # its own process group, with SIGINT's default disposition, as a terminal's foreground job (a test run started in
+    # the background inherits SIGINT ignored, which a process rightly keeps ignoring)
+    proc = start(args, tmp_path, start_new_session=True, preexec_fn=_default_sigint)
     wait_for(marker)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: SIGINT to every process of the group
     stdout, stderr = proc.communicate(timeout=120)
@@ -306,6 +308,10 @@ def test_ctrl_c_checkpoints_records_interrupted_and_exits_130(tmp_path, multirun
     record = json.loads((run_dir / "metrics.json").read_text())
     assert record["status"] == "interrupted" and record["g_iters"] == 3
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # --- 8. bad values -------------------------------------------------------------------------------------------------
