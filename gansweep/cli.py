@@ -13,7 +13,8 @@ from typing import List
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from gansweep.config import ConfigError, check_override_key, register_schema
+from gansweep.config import ConfigError, register_schema
+from gansweep.config_checks import check_override_key
 from gansweep.paths import conf_dir
 from gansweep.templates import register_templates
 

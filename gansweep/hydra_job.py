@@ -9,7 +9,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Iterator, NoReturn, Optional
+from typing import Any, Iterator, List, NoReturn, Optional, Tuple
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
@@ -41,6 +41,12 @@ def task_config(config: DictConfig) -> DictConfig:
     with read_write(task), open_dict(task):
         del task["hydra"]
     return task
+
+
+def task_nodes(cfg: DictConfig) -> List[Tuple[str, Any]]:
+    """(key, node) of each top-level node of a task config, or of a composed one less its hydra node: what the task
+    reads, without task_config's copy (a launcher reads this for every point)."""
+    return [(str(key), cfg._get_node(key)) for key in cfg.keys() if key != "hydra"]
 
 
 def output_dir(config: DictConfig) -> Path:

@@ -58,15 +58,14 @@ def new_record(hydra_cfg: Any, cfg: Any) -> Dict[str, Any]:
 
 def identity(cfg: Any) -> Dict[str, Any]:
     """What a point trains on: its task config (or a composed one, less its hydra node) as dotted keys, interpolations
-    within it as written (`${hydra:...}` and
-    `${oc.env:...}` say where it runs, not what it trains), less how the run is kept (IDENTITY_EXCLUDED)."""
+    within it as written (`${hydra:...}` and `${oc.env:...}` say where it runs, not what it trains), less how the run
+    is kept (IDENTITY_EXCLUDED)."""
     from omegaconf import OmegaConf
 
+    from gansweep.hydra_job import task_nodes
+
     flat: Dict[str, Any] = {}
-    for key in cfg:
-        if key == "hydra":  # a composed config's Hydra node: how it runs, not what it trains
-            continue
-        node = cfg._get_node(key)
+    for key, node in task_nodes(cfg):
         value = OmegaConf.to_container(node, enum_to_str=True) if OmegaConf.is_config(node) else node._value()
         _flatten(value.name if isinstance(value, Enum) else value, f"{key}.", flat)
     return {k: v for k, v in flat.items() if not any(k == x or k.startswith(x + ".") for x in IDENTITY_EXCLUDED)}

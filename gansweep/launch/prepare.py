@@ -1,5 +1,5 @@
 """What the launcher settles about a point before it gives it a process, in its own process and without torch: its
-config composed (gansweep.launch.compose), its values checked (gansweep.config.check_values, its dataset's and
+config composed (gansweep.launch.compose), its values checked (gansweep.config_checks.check_values, its dataset's and
 evaluation's preflight), and what its run folder says (gansweep.run.plan's record part). So a point whose config
 cannot train is recorded failed without a process, a finished point is skipped without one, and a folder of another
 point or another config is refused before anything starts."""
@@ -92,7 +92,7 @@ class Preparer:
     def check(self, config: DictConfig) -> None:
         """The point's values (check_values) and, once per distinct setting, its dataset's and evaluation's
         preflight (files present and readable, weights found): raises what the point would fail with."""
-        from gansweep.config import check_values
+        from gansweep.config_checks import check_values
 
         with hydra_config(config, copy=False):
             check_values(config)

@@ -7,7 +7,8 @@ from typing import Any, Dict, List, Tuple
 
 from omegaconf import DictConfig
 
-from gansweep.config import check_values, update_scheme
+from gansweep.config import update_scheme
+from gansweep.config_checks import check_values
 from gansweep.instantiate import instantiate_entries, instantiate_plain
 
 
