@@ -1,8 +1,11 @@
 """Which way to fuse K grid points: the toy WGAN-GP step (gan_toy MLPs, hidden 128, batch 256, n_critic 5, GP 0.1)
-for K points run one after another, as gansweep's StackedNetwork (each point's own modules, vmap over their stacked
-tensors, stock Adam with one parameter group per point), and as one stacked parameter per layer with one Adam
-(no per-point hyperparameters: the ceiling). Prints each route's time per generator iteration of all K points and
-its ratio to the sequential one, measured in this process, interleaved.
+for K points run one after another; as gansweep's route (gansweep.model.stacked: one stacked tensor per parameter,
+each point's module a view of its slice, vmap over the stacked tensors, and the points' Adam with one parameter
+group per point updated in one pass with per-point hyperparameters, gansweep.model.stacked_optim); as the former
+route (gansweep.model.pointwise: each point's tensors gathered at every call, stock Adam stepping K groups); and as
+one stacked parameter per layer through batched matmuls with one stock Adam (no per-point hyperparameters: the
+ceiling). Prints each route's time per generator iteration of all K points and its ratio to the sequential one, and
+gansweep's route against the ceiling, measured in this process, interleaved.
 
     python benchmarks/fusion_routes.py [--points 1 4 16] [--hidden 128] [--rounds 5]
 """
@@ -12,13 +15,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 from typing import Callable, Dict, List, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from gansweep.model.stack import StackedNetwork
+from gansweep.model.pointwise import PointwiseNetwork
+from gansweep.model.stacked import StackedNetwork
 
+GANSWEEP, FORMER = "gansweep: stacked + one Adam pass", "former: pointwise + Adam groups"
+CEILING = "one stacked parameter (ceiling)"
 BATCH, N_CRITIC, GP_WEIGHT, LR, BETAS = 256, 5, 0.1, 1e-4, (0.5, 0.9)
 
 
@@ -69,7 +76,7 @@ def wgan_gp_iteration(generator: nn.Module, critic: nn.Module, opt_g: torch.opti
     critic.requires_grad_(True)
 
 
-def adam(groups: List[nn.Module]) -> torch.optim.Optimizer:
+def adam(groups: Sequence[nn.Module]) -> torch.optim.Optimizer:
     return torch.optim.Adam([{"params": m.parameters(), "lr": LR} for m in groups], betas=BETAS)
 
 
@@ -78,8 +85,19 @@ def routes(k: int, hidden: int) -> Dict[str, Callable[[], None]]:
     alone = [(mlp(g_widths), mlp(d_widths)) for _ in range(k)]
     opts = [(adam([g]), adam([d])) for g, d in alone]
     points_g, points_d = [mlp(g_widths) for _ in range(k)], [mlp(d_widths) for _ in range(k)]
-    stacked_g, stacked_d = StackedNetwork(points_g), StackedNetwork(points_d)
-    fused_opts = adam(points_g), adam(points_d)
+    pointwise_g, pointwise_d = PointwiseNetwork(points_g), PointwiseNetwork(points_d)
+    pointwise_opts = adam(points_g), adam(points_d)
+    routes: Dict[str, Callable[[], None]] = {"sequential (unfused)": lambda: sequential()}
+    if k > 1:
+        views_g, views_d = [mlp(g_widths) for _ in range(k)], [mlp(d_widths) for _ in range(k)]
+        stacked_g, stacked_d = StackedNetwork(views_g), StackedNetwork(views_d)
+        every = lambda: range(k)  # noqa: E731
+        gansweep_opts = (
+            stacked_g.fused_optimizer(adam(views_g), every),
+            stacked_d.fused_optimizer(adam(views_d), every),
+        )
+        routes[GANSWEEP] = partial(wgan_gp_iteration, stacked_g, stacked_d, *gansweep_opts, (k,))
+    routes[FORMER] = partial(wgan_gp_iteration, pointwise_g, pointwise_d, *pointwise_opts, (k,))
     ceiling_g, ceiling_d = StackedMLP(g_widths, k), StackedMLP(d_widths, k)
     ceiling_opts = adam([ceiling_g]), adam([ceiling_d])
 
@@ -87,11 +105,8 @@ def routes(k: int, hidden: int) -> Dict[str, Callable[[], None]]:
         for (g, d), (og, od) in zip(alone, opts, strict=True):
             wgan_gp_iteration(g, d, og, od, ())
 
-    return {
-        "sequential (unfused)": sequential,
-        "StackedNetwork + Adam groups": lambda: wgan_gp_iteration(stacked_g, stacked_d, *fused_opts, (k,)),
-        "one stacked parameter (ceiling)": lambda: wgan_gp_iteration(ceiling_g, ceiling_d, *ceiling_opts, (k,)),
-    }
+    routes[CEILING] = lambda: wgan_gp_iteration(ceiling_g, ceiling_d, *ceiling_opts, (k,))
+    return routes
 
 
 def measure(k: int, hidden: int, rounds: int, iters: int = 3) -> None:
@@ -105,10 +120,13 @@ def measure(k: int, hidden: int, rounds: int, iters: int = 3) -> None:
             for _ in range(iters):
                 run()
             times[name].append((time.perf_counter() - start) / iters)
-    base = statistics.median(times["sequential (unfused)"])
-    for name, samples in times.items():
-        median = statistics.median(samples)
-        print(f"K={k:<3d} {name:34s} {median * 1000:9.1f} ms / iteration of all points   {base / median:5.2f}x")
+    medians = {name: statistics.median(samples) for name, samples in times.items()}
+    base = medians["sequential (unfused)"]
+    for name, median in medians.items():
+        print(f"K={k:<3d} {name:36s} {median * 1000:9.1f} ms / iteration of all points   {base / median:5.2f}x")
+    if GANSWEEP in medians:
+        share = medians[CEILING] / medians[GANSWEEP]
+        print(f"K={k:<3d} gansweep's route at {share:.2f} of the ceiling's speed")
 
 
 def main() -> None:

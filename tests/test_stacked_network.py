@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from gansweep.constraints.spectral_norm import SpectralNorm
 from gansweep.constraints.weight_clip import WeightClip
-from gansweep.model.stack import StackedNetwork
+from gansweep.model.stack import stacked_network as StackedNetwork
 from gansweep.paths import conf_dir
 
 K, N = 3, 4
@@ -46,12 +46,14 @@ def points(arch, spectral_norm=False):
     return nets, copy.deepcopy(nets), shape
 
 
-def assert_same_state(fused, alone):
-    for a, b in ((fused.generator, alone.generator), (fused.critic, alone.critic)):
-        for (name, p), (_, q) in zip(a.named_parameters(), b.named_parameters(), strict=True):
-            assert (p.grad is None) == (q.grad is None), name
-            if p.grad is not None:
-                torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=1e-10, msg=name)
+def assert_same_state(fused, alone, k, stacked):
+    """Point k's gradients (its slice of the stacked networks' `stacked`) and buffers equal the network's alone."""
+    for a, b, network in ((fused.generator, alone.generator, stacked[0]), (fused.critic, alone.critic, stacked[1])):
+        grads = network.point_grads(k)
+        for name, q in b.named_parameters():
+            assert (grads[name] is None) == (q.grad is None), name
+            if q.grad is not None:
+                torch.testing.assert_close(grads[name], q.grad, rtol=0, atol=1e-10, msg=name)
         for (name, p), (_, q) in zip(a.named_buffers(), b.named_buffers(), strict=True):
             torch.testing.assert_close(p, q, rtol=0, atol=1e-12, msg=name)
 
@@ -77,7 +79,7 @@ def test_stacked_points_equal_each_point_alone(arch, spectral_norm):
         torch.testing.assert_close(fake[i], fake_i, rtol=0, atol=1e-12)
         torch.testing.assert_close(score[i], score_i, rtol=0, atol=1e-12)
         torch.testing.assert_close(grad[i], grad_i, rtol=0, atol=1e-10)
-        assert_same_state(nets[i], net)
+        assert_same_state(nets[i], net, i, (generator, critic))
 
 
 def test_a_point_that_turns_nan_leaves_the_others_untouched():
@@ -93,7 +95,7 @@ def test_a_point_that_turns_nan_leaves_the_others_untouched():
         out_i = alone[i].generator(z[i])
         out_i.sum().backward()
         torch.testing.assert_close(out[i], out_i, rtol=0, atol=1e-12)
-        assert_same_state(nets[i], alone[i])
+        assert_same_state(nets[i], alone[i], i, (generator, StackedNetwork([n.critic for n in nets])))
 
 
 def test_eval_mode_uses_each_points_running_statistics_and_clipping_stays_per_point():

@@ -15,7 +15,6 @@ from gansweep.config import UpdateScheme
 from gansweep.losses.base import GANLoss
 from gansweep.model.health import DIVERGED, OK, TRAINING, Health
 from gansweep.model.isolation import Isolation
-from gansweep.model.point_state import force_foreach
 from gansweep.model.points import GANPoint
 from gansweep.model.sampling import Sampler
 from gansweep.model.stack import GANStack
@@ -76,12 +75,16 @@ class GANModule(pl.LightningModule):
 
     # -- optimizers --------------------------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        """One generator and one critic optimizer, each with one parameter group per point."""
+        """One generator and one critic optimizer, each with one parameter group per point (its own hyperparameters and
+        state), updating the stacked tensors at once where the networks are stacked (gansweep.model.stacked_optim)."""
         specs = self.stack.points
-        opt_g = one_optimizer([p.optimizers[0](p.networks.generator.parameters()) for p in specs])
-        opt_d = one_optimizer([p.optimizers[1](p.networks.critic.parameters()) for p in specs])
-        if self.n_points > 1:
-            force_foreach([opt_g, opt_d])
+        stack = self.stack
+        opt_g = stack.fused_optimizer(
+            one_optimizer([p.optimizers[0](p.networks.generator.parameters()) for p in specs]), stack.generator
+        )
+        opt_d = stack.fused_optimizer(
+            one_optimizer([p.optimizers[1](p.networks.critic.parameters()) for p in specs]), stack.critic
+        )
         if self.scheduler_factory is not None:
             return [opt_g, opt_d], [self.scheduler_factory(opt_g), self.scheduler_factory(opt_d)]
         return [opt_g, opt_d]
@@ -158,18 +161,12 @@ class GANModule(pl.LightningModule):
         values = {f"train/{name}": value.reshape(self.n_points).tolist() for name, value in logs.items()}
         for k in points:
             curves = {name: row[k] for name, row in values.items()}
-            grad_norm = _grad_norm(self.stack.points[k].networks.critic)
+            grad_norm = self.stack.critic.grad_norm(k)
             if grad_norm is not None:  # still the last critic step's gradients: the generator step leaves them
                 curves["train/critic_grad_norm"] = grad_norm
             self.point_curves[k] = curves
             for logger in self.point_loggers[k]:
                 logger.log_metrics(curves, step=self.g_iters)
-
-
-def _grad_norm(network: torch.nn.Module) -> Optional[float]:
-    """The L2 norm of all of the network's gradients, None before any."""
-    grads = [p.grad.norm() for p in network.parameters() if p.grad is not None]
-    return float(torch.linalg.vector_norm(torch.stack(grads))) if grads else None
 
 
 def _as_list(value: Any) -> List[Any]:

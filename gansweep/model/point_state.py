@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Sequence
 
+import torch
+
 FORCED_FOREACH = "gansweep_foreach"  # a param-group key: `foreach` was set by a fused group, not by the user
 
 
@@ -14,10 +16,14 @@ def point_optimizer_state(state: Dict[str, Any], k: int) -> Dict[str, Any]:
     ids = list(group["params"])
     if group.pop(FORCED_FOREACH, False):  # the group's choice, not the point's
         group["foreach"] = None
-    return {
-        "state": {i: state["state"][old] for i, old in enumerate(ids) if old in state["state"]},
+    return {  # copies: a stacked optimizer's entries are views of the group's tensors (gansweep.model.stacked_optim)
+        "state": {i: _copied(state["state"][old]) for i, old in enumerate(ids) if old in state["state"]},
         "param_groups": [dict(group, params=list(range(len(ids))))],
     }
+
+
+def _copied(entry: Dict[str, Any]) -> Dict[str, Any]:
+    return {key: value.clone() if isinstance(value, torch.Tensor) else value for key, value in entry.items()}
 
 
 def merge_optimizer_states(states: Sequence[Dict[str, Any]]) -> Dict[str, Any]:

@@ -148,12 +148,13 @@ class PointView:
         return self.module.sampler.generate(self.k, z, self.device, self.dtype)
 
     def state_dict(self) -> Dict[str, Tensor]:
-        """The unfused run's module state dict: generator.*, critic.* and ema_generator.* of this point."""
+        """The unfused run's module state dict: generator.*, critic.* and ema_generator.* of this point (copies: a fused
+        point's tensors are views of its group's, gansweep.model.stacked)."""
         state = {f"generator.{k}": v for k, v in self.generator.state_dict().items()}
         state.update({f"critic.{k}": v for k, v in self.critic.state_dict().items()})
         if self.ema_generator is not None:
             state.update({f"ema_generator.{k}": v for k, v in self.ema_generator.state_dict().items()})
-        return state
+        return {key: value.clone() for key, value in state.items()}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         for prefix, network in (
