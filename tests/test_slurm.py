@@ -1,6 +1,7 @@
 """`hydra/launcher=slurm` against a real one-node SLURM (tests/slurm_cluster.py): a 2x2 grid with one point that
 raises and one that is preempted mid-run (SIGUSR2, what SLURM sends before a time limit); submitit requeues it and it
-ends ok, its generator iterations continuing from the checkpoint. Asserts on what the jobs wrote, never on job states.
+ends ok, its generator iterations continuing from the checkpoint. The same grid fused in pairs (hydra.launcher.fuse=2:
+two array tasks) leaves the same folders and statuses. Asserts on what the jobs wrote, never on job states.
 
 Where SLURM cannot start, the test fails when GANSWEEP_REQUIRE_SLURM=1 (.ci/run sets it) and is skipped otherwise."""
 
@@ -10,14 +11,16 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
+import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobStatus
 from omegaconf import open_dict
@@ -25,7 +28,7 @@ from submitit.core.utils import UncompletedJobError
 
 from gansweep.launch.outcome import record_stamp
 from gansweep.launch.pending import PendingRecords
-from gansweep.launch.slurm import gather
+from gansweep.launch.slurm import Submitted, gather
 from gansweep.record import read_record, write_record
 from tests.conftest import REPO, cli_env, compose_config, run_cli
 from tests.slurm_cluster import SlurmCluster, SlurmUnavailable
@@ -52,12 +55,32 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
         cluster.stop()
 
 
+class RaiseIn(pl.Callback):
+    """At fit start, raises in the grid point whose `point` (${hydra:job.num}, resolved as the point's callbacks are
+    built) is `only_point`: one point that fails, alone or inside a fused group (whose fit sees one job number)."""
+
+    def __init__(self, point: Any, only_point: Any) -> None:
+        self.point, self.active = point, str(point) == str(only_point)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.active:
+            raise RuntimeError(f"point {self.point} fails on purpose")
+
+
 def wait_for(path: Path, proc: subprocess.Popen, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not path.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(f"{path} never appeared (sweep exit code {proc.poll()})")
         time.sleep(0.2)
+
+
+def array_task(slurm: SlurmCluster, raw_id: str) -> str:
+    """The array task `ARRAYID_INDEX` whose own job id (SLURM_JOB_ID) is `raw_id`: the last task's is the array's
+    id, which scancel takes for every task of the array."""
+    info = slurm.run("scontrol", "show", "job", raw_id)
+    array, index = re.search(r"ArrayJobId=(\d+)", info), re.search(r"ArrayTaskId=(\d+)", info)
+    return f"{array.group(1)}_{index.group(1)}" if array and index else raw_id
 
 
 def hurry_requeued(slurm: SlurmCluster, job_id: str, pid: int, timeout_s: float = 120) -> None:
@@ -108,15 +131,20 @@ def steps(run_dir: Path) -> list:
         return [int(row["step"]) for row in csv.DictReader(fh) if row.get("train/critic")]
 
 
-def test_a_grid_runs_on_slurm_survives_a_failing_point_and_a_preempted_one_resumes(slurm, tmp_path):
+@pytest.mark.parametrize("fuse", [1, 2], ids=["a task per point", "fused in pairs"])
+def test_a_grid_runs_on_slurm_survives_a_failing_point_and_a_preempted_one_resumes(slurm, tmp_path, fuse):
+    """fuse=2: the four points (seeds x lrs, all fusible) go as two array tasks of two; each point still leaves its own
+    folder and record, with the statuses of the unfused sweep, and the preempted group resumes both its points."""
     sweep, marker = tmp_path / "sweep", tmp_path / "held"
     hold = ["+callbacks.hold._target_=tests.helpers.HoldAt", "+callbacks.hold.at=4", f"+callbacks.hold.marker={marker}"]
     hold += ["+callbacks.hold.point=${hydra:job.num}", "+callbacks.hold.only_point=2"]
-    fault = ["+callbacks.fault._target_=tests.helpers.Fault"]
+    fault = ["+callbacks.fault._target_=tests.test_slurm.RaiseIn", "+callbacks.fault.only_point=1"]
+    fault += ["+callbacks.fault.point=${hydra:job.num}"]
     grid = ["seed=0,1", "optim.lr=1e-4,2e-4", "train.iters=8", "train.log_every=2"]
     args = ["-m", "hydra/launcher=slurm", *RESOURCES, *grid, *TINY, *hold, *fault, f"hydra.sweep.dir={sweep}"]
+    args.append(f"hydra.launcher.fuse={fuse}")
     env = dict(slurm.env, **{k: v for k, v in cli_env().items() if k != "SLURM_CONF"})
-    env.update(PYTHONPATH=str(REPO), GANSWEEP_TEST_FAULTS="1:raise")
+    env.update(PYTHONPATH=str(REPO))
     gansweep = str(Path(sys.executable).with_name("gansweep"))
     proc = subprocess.Popen(
         [gansweep, *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -124,8 +152,8 @@ def test_a_grid_runs_on_slurm_survives_a_failing_point_and_a_preempted_one_resum
     try:
         wait_for(marker, proc, timeout_s=240)  # point 2 is mid-way, inside its SLURM job
         held = json.loads(marker.read_text())
-        job_id = held["slurm_job_id"]
-        assert job_id, "the held point did not run inside a SLURM job"
+        assert held["slurm_job_id"], "the held point did not run inside a SLURM job"
+        job_id = array_task(slurm, held["slurm_job_id"])
         slurm.run("scancel", "--signal=USR2", job_id)  # preemption notice: checkpoint, record, submitit requeues
         hurry_requeued(slurm, job_id, held["pid"])
         output = finish(proc, slurm, job_id, timeout_s=420)
@@ -137,14 +165,21 @@ def test_a_grid_runs_on_slurm_survives_a_failing_point_and_a_preempted_one_resum
     assert proc.returncode == 0, output[-4000:]
     records = {n: json.loads((sweep / n / "metrics.json").read_text()) for n in "0123"}
     assert {n: r["status"] for n, r in records.items()} == {"0": "ok", "1": "failed", "2": "ok", "3": "ok"}
-    assert "test fault raised on purpose" in records["1"]["error"]
+    assert "RuntimeError: point 1 fails on purpose" in records["1"]["error"]
     for n in "023":
         assert records[n]["g_iters"] == 8 and records[n]["metrics"]["energy_distance"] > 0
         assert (sweep / n / "checkpoints" / "last.ckpt").is_file()
+    for n in "0123":
+        assert (sweep / n / ".hydra" / "overrides.yaml").is_file()
     assert records["2"]["resumed_from"] == 4  # requeued: continued from its checkpoint, not from scratch
+    # fused, its group's partner was stopped and requeued with it, and resumed from its own checkpoint
+    assert records["3"]["resumed_from"] == (4 if fuse == 2 else None)
     assert records["0"]["resumed_from"] is None
-    assert steps(sweep / "2") == [2, 4, 6, 8] == steps(sweep / "0")  # each curve row once
-    assert any((sweep / ".submitit").iterdir())  # submitted through submitit
+    assert steps(sweep / "2") == [2, 4, 6, 8] == steps(sweep / "0") == steps(sweep / "3")  # each curve row once
+    tasks = [task for task in (sweep / ".submitit").iterdir() if any(task.glob("*_result.pkl"))]
+    assert len(tasks) == 4 // fuse  # submitted through submitit, one array task per point or per group
+    fused = [f"fused: #{a}, #{b} train as one model" in output for a, b in ((0, 1), (2, 3))]
+    assert fused == [fuse > 1] * 2
     assert output.rstrip().splitlines()[-1].startswith("gansweep: 4 points: 3 ok, 0 diverged, 1 failed")
 
 
@@ -190,23 +225,48 @@ class LostJob:
         raise UncompletedJobError("Job 7_1 (task: 0) has not produced any output (state: OUT_OF_MEMORY)\nmore")
 
 
-def gather_lost(run_dir: Path, stamp, overrides: list) -> tuple:
-    """gather() on a LostJob, for the point of `overrides` with its full config (task keys and hydra), as composed."""
-    config = compose_config(overrides, out_dir=run_dir, multirun=True)
-    with open_dict(config):
-        config.hydra = HydraConfig.instance().cfg.hydra
+def gather_lost(run_dirs: list, stamps: list, overrides: list) -> tuple:
+    """gather() on a LostJob, for the points of `overrides` (one list each, in `run_dirs`) with their full configs
+    (task keys and hydra), as composed."""
+    points = []
+    for run_dir, stamp, point_overrides in zip(run_dirs, stamps, overrides, strict=True):
+        config = compose_config(point_overrides, out_dir=run_dir, multirun=True)
+        with open_dict(config):
+            config.hydra = HydraConfig.instance().cfg.hydra
+        points.append(Submitted(config, run_dir, stamp))
     ended: list = []
     callbacks = SimpleNamespace(on_job_end=lambda config, job_return: ended.append(job_return))
-    return gather(LostJob(), config, run_dir, stamp, callbacks, PendingRecords()), ended
+    return gather(LostJob(), points, callbacks, PendingRecords()), ended
 
 
 def test_a_job_lost_without_a_result_is_recorded_as_failed(tmp_path):
-    job_return, ended = gather_lost(tmp_path, record_stamp(tmp_path), ["seed=3"])
+    (job_return,), ended = gather_lost([tmp_path], [record_stamp(tmp_path)], [["seed=3"]])
     assert job_return.status == JobStatus.COMPLETED and job_return.return_value == math.inf and ended == [job_return]
     record = read_record(tmp_path)
     assert record is not None and record["status"] == "failed" and record["seed"] == 3
     assert record["error"].startswith("SLURM job 7_1 ended without a result (UncompletedJobError: Job 7_1 (task: 0)")
     assert record["log"] == "/cluster/.submitit/7_1/7_1_0_log.out" and record["log"] in record["error"]
+
+
+def test_a_lost_fused_task_records_each_of_its_points_that_has_no_record(tmp_path):
+    """A group's task that died: a failed record naming the SLURM log for each point without one of this attempt's;
+    a point that recorded itself (interrupted before a requeue that was refused) keeps its record. One JobReturn per
+    point, in order, each told to Hydra's callbacks."""
+    dirs = [tmp_path / str(n) for n in range(3)]
+    for run_dir in dirs:
+        run_dir.mkdir()
+    stamps = [record_stamp(run_dir) for run_dir in dirs]
+    interrupted = {"status": "interrupted", "g_iters": 4, "metrics": {}, "overrides": []}
+    write_record(dirs[1], interrupted)  # during the task, after the launcher took its stamp
+    returns, ended = gather_lost(dirs, stamps, [[f"seed={n}"] for n in range(3)])
+    assert ended == returns and [r.return_value for r in returns] == [math.inf] * 3
+    assert [r.overrides for r in returns] == [[f"seed={n}"] for n in range(3)]
+    assert read_record(dirs[1]) == interrupted
+    for n in (0, 2):
+        record = read_record(dirs[n])
+        assert record is not None and (record["status"], record["seed"]) == ("failed", n)
+        assert record["error"].startswith("SLURM job 7_1 (a fused group of 3 points) ended without a result")
+        assert record["log"] == "/cluster/.submitit/7_1/7_1_0_log.out" and record["log"] in record["error"]
 
 
 @pytest.mark.parametrize("status", ["interrupted", "ok"])
@@ -220,7 +280,7 @@ def test_a_lost_job_never_replaces_what_the_point_recorded(tmp_path, status):
         stamp = record_stamp(tmp_path)
     else:
         write_record(tmp_path, before)  # written during the job, after the launcher took its stamp
-    gather_lost(tmp_path, stamp, [])
+    gather_lost([tmp_path], [stamp], [[]])
     assert read_record(tmp_path) == before
 
 

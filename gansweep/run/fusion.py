@@ -61,11 +61,18 @@ def _blank(tree: Dict[Any, Any]) -> None:
                     entry[key] = "<fusible>"
 
 
+def check_fuse(fuse: Any) -> int:
+    """`hydra.launcher.fuse` as the number of points per group; raises ValueError naming the key otherwise (each
+    launcher checks it before anything starts)."""
+    if not isinstance(fuse, int) or isinstance(fuse, bool) or fuse < 1:
+        raise ValueError(f"hydra.launcher.fuse is the number of points trained as one model, >= 1; got {fuse!r}")
+    return fuse
+
+
 def group_points(configs: Sequence[DictConfig], fuse: int) -> List[List[int]]:
     """Indices of `configs` in groups of at most `fuse` points with equal fusion keys, in the sweep's order (a
     group is listed where its first point is); fuse = 1: every point alone."""
-    if not isinstance(fuse, int) or isinstance(fuse, bool) or fuse < 1:
-        raise ValueError(f"hydra.launcher.fuse is the number of points trained as one model, >= 1; got {fuse!r}")
+    check_fuse(fuse)
     open_groups: Dict[str, List[int]] = {}
     groups: List[List[int]] = []
     for index, config in enumerate(configs):

@@ -37,8 +37,9 @@ GANSWEEP_SWEEPER: Dict[str, Any] = {
 ConfigStore.instance().store(group="hydra/sweeper", name="gansweep", node=GANSWEEP_SWEEPER, provider="gansweep")
 
 
-# hydra/launcher=slurm: one SLURM array task per grid point. Every key is hydra-submitit-launcher's
-# (hydra.launcher.partition=gpu hydra.launcher.account=lab ...); these are gansweep's defaults.
+# hydra/launcher=slurm: one SLURM array task per grid point, or per fused group (`fuse`). Every other key is
+# hydra-submitit-launcher's (hydra.launcher.partition=gpu hydra.launcher.account=lab ...); these are gansweep's
+# defaults.
 SLURM_DEFAULTS: Dict[str, Any] = {
     "_target_": "hydra_plugins.gansweep_launcher.slurm.GansweepSlurmLauncher",
     "nodes": 1,
@@ -53,6 +54,9 @@ SLURM_DEFAULTS: Dict[str, Any] = {
     "partition": None,
     "account": None,
     "qos": None,
+    # as the local launcher's: points trained as ONE model in one array task (gansweep.run.fusion); each still leaves
+    # its own run folder, record and checkpoint, and resumes from it when the task is requeued. 1: a task per point
+    "fuse": 1,
 }
 
 

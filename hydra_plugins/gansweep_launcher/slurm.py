@@ -28,7 +28,8 @@ except ImportError:  # the slurm extra is not installed
 else:
 
     class GansweepSlurmLauncher(SlurmLauncher):  # type: ignore[no-redef]
-        """Submits and requeues as hydra-submitit-launcher does; gathers results point by point."""
+        """Submits and requeues as hydra-submitit-launcher does, a task per point or per fused group
+        (`hydra.launcher.fuse`); gathers results point by point."""
 
         def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
             from gansweep.launch.slurm import launch_array
