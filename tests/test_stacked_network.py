@@ -122,3 +122,20 @@ def test_one_point_runs_the_module_itself():
     critic = StackedNetwork([nets[0].critic])
     x = torch.randn(1, N, *shape)
     torch.testing.assert_close(critic(x)[0], alone[0].critic(x[0]), rtol=0, atol=0)
+
+
+def test_a_parametrization_other_than_spectral_norm_is_computed_per_point():
+    from torch.nn.utils.parametrizations import weight_norm
+
+    from gansweep.model.pointwise import PointwiseNetwork
+
+    nets, alone, shape = points("mlp")
+    for net, ref in zip(nets, alone, strict=True):
+        weight_norm(net.critic.out)
+        weight_norm(ref.critic.out)
+    critic = StackedNetwork([n.critic for n in nets])
+    assert isinstance(critic, PointwiseNetwork)
+    x = torch.randn(K, N, *shape)
+    out = critic(x)
+    for i, ref in enumerate(alone):
+        torch.testing.assert_close(out[i], ref.critic(x[i]), rtol=0, atol=1e-12)

@@ -14,23 +14,22 @@ from typing import Any, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gansweep.constraints.base import Constraint
 from gansweep.model.health import Health
 from gansweep.model.points import GANPoint, same
 from gansweep.model.pointwise import PointwiseNetwork
+from gansweep.model.spectral import stackable
 from gansweep.model.stacked import StackedNetwork
 
 Network = Union[PointwiseNetwork, StackedNetwork]
 
 
 def stacked_network(points: Sequence[nn.Module]) -> Network:
-    """The points' networks as one: stacked tensors for plain networks of K >= 2 points, else each point's own module
-    read at every call (a group of one; parametrizations such as spectral norm, computed per point)."""
-    parametrized = any(parametrize.is_parametrized(m) for p in points for m in p.modules())
-    return StackedNetwork(points) if len(points) > 1 and not parametrized else PointwiseNetwork(points)
+    """The points' networks as one: stacked tensors for K >= 2 points (spectral norm included), else each point's own
+    module read at every call (a group of one; a parametrization other than spectral norm, computed per point)."""
+    return StackedNetwork(points) if len(points) > 1 and stackable(points[0]) else PointwiseNetwork(points)
 
 
 class GANStack(nn.Module):

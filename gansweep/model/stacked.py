@@ -1,6 +1,7 @@
-"""K >= 2 points' plain networks (no parametrizations) as one stacked tensor per parameter and buffer, run as one
-torch.func.vmap: the points' tensors are not gathered at every call, and one optimizer update covers the K points
-(gansweep.model.stacked_optim).
+"""K >= 2 points' networks as one stacked tensor per parameter and buffer, run as one torch.func.vmap: the points'
+tensors are not gathered at every call, and one optimizer update covers the K points (gansweep.model.stacked_optim).
+A weight under torch's spectral norm parametrization is normalised for the K points at once (gansweep.model.
+spectral), each with its own power-iteration vectors.
 
 Each point keeps its ordinary module, whose parameters and buffers are views of its slice of the stacked tensors:
 what acts on a point's module acts on its slice (weight clipping, EMA, sampling, loading its checkpoint), and its
@@ -15,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from gansweep.model.pointwise import owners, plain_twin
+from gansweep.model.spectral import normalised_weights
 from gansweep.model.stacked_optim import Active, stacked_optimizer
 
 
@@ -29,7 +31,10 @@ class StackedNetwork(nn.Module):
         self.points: Tuple[nn.Module, ...] = tuple(points)  # not registered: their tensors are views of ours
         self.route = list(range(len(points)))
         twin = plain_twin(points[0])
-        self._names = [name for name, _ in twin.named_parameters()], [name for name, _ in twin.named_buffers()]
+        first = points[0]
+        self._names = [name for name, _ in first.named_parameters()], [name for name, _ in first.named_buffers()]
+        self._normalised = normalised_weights(first)  # twin's name -> spectral norm of a parametrized weight
+        self._parametrizations = {n for norm in self._normalised.values() for n in (norm.original, norm.u, norm.v)}
         self._owners = [(owners(point, self._names[0]), owners(point, self._names[1])) for point in points]
         self._twin: Tuple[nn.Module] = (twin,)  # a tuple: not registered, never moved or saved
         self.stacked_parameters = nn.ParameterList(
@@ -75,21 +80,33 @@ class StackedNetwork(nn.Module):
         twin = self._twin[0]
         twin.train(self.training)
         own = all(member == slot for slot, member in enumerate(self.route))
+        stacked = list(self.stacked_parameters), self.stacked_buffers
         if own:  # every point trains: the stacked tensors themselves, buffers updated in place
-            params = dict(zip(self._names[0], self.stacked_parameters, strict=True))
-            buffers = dict(zip(self._names[1], self.stacked_buffers, strict=True))
+            params = dict(zip(self._names[0], stacked[0], strict=True))
+            buffers = dict(zip(self._names[1], stacked[1], strict=True))
         else:
-            names, stacked = self._names, (list(self.stacked_parameters), self.stacked_buffers)
-            params = {n: self._routed(t) for n, t in zip(names[0], stacked[0], strict=True)}
-            buffers = {n: self._routed(t, detach=True) for n, t in zip(names[1], stacked[1], strict=True)}
+            params = {n: self._routed(t) for n, t in zip(self._names[0], stacked[0], strict=True)}
+            buffers = {n: self._routed(t, detach=True) for n, t in zip(self._names[1], stacked[1], strict=True)}
+        twin_params, twin_buffers = self._twin_tensors(params, buffers)
 
         def call(p: Dict[str, Tensor], b: Dict[str, Tensor], xi: Tensor) -> Any:
             return torch.func.functional_call(twin, (p, b), (xi, *args), kwargs, strict=True)
 
-        out = torch.func.vmap(call, randomness="different")(params, buffers, x)
+        out = torch.func.vmap(call, randomness="different")(twin_params, twin_buffers, x)
         if not own:
             self._write_back(buffers)
         return out
+
+    def _twin_tensors(self, params: Dict[str, Tensor], buffers: Dict[str, Tensor]) -> Tuple[Dict, Dict]:
+        """The plain twin's parameters and buffers from the points' (stacked or routed): a spectrally normalised
+        weight computed from its original and power-iteration vectors, which are not the twin's buffers."""
+        if not self._normalised:
+            return params, buffers
+        twin_params = {name: t for name, t in params.items() if name not in self._parametrizations}
+        twin_buffers = {name: t for name, t in buffers.items() if name not in self._parametrizations}
+        for name, norm in self._normalised.items():
+            twin_params[name] = norm(params[norm.original], buffers.get(norm.u), buffers.get(norm.v), self.training)
+        return twin_params, twin_buffers
 
     def _routed(self, stacked: Tensor, detach: bool = False) -> Tensor:
         slots = [stacked[m] if m == k and not detach else stacked[m].detach() for k, m in enumerate(self.route)]
