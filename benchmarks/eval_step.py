@@ -16,10 +16,10 @@ import time
 import warnings
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, Optional
 
 import torch
-from timing import InMemory  # benchmarks/timing.py, beside this script
+from timing import InMemory, random_images  # benchmarks/timing.py, beside this script
 from torch import Tensor
 
 from gansweep.constraints.gradient_penalty import GradientPenalty
@@ -62,6 +62,61 @@ def plain_fid(module: PointView, extractor: Any, real: Tensor, samples: int, bat
     return float(_compute_fid(mu_r, sigma_r, fake.mean(0), torch.cov(fake.T)))
 
 
+def time_evaluation(
+    metrics: str,
+    weights: Optional[str],
+    samples: Optional[int],
+    real: int,
+    batch: Optional[int],
+    dim: Optional[int],
+    device: torch.device,
+    cache: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Seconds of one evaluation on `samples` generated images against `real` cached real ones (`prepare_s`: the
+    real features, computed once before anything is timed; `plain_s`: a plain FID; `gansweep_s`: gansweep's callback),
+    with the metric names and the extractor's protocol entry. `cache` (default: the user's) holds the real features."""
+    from gansweep.callbacks.image_evaluation import DigitsEvaluation, InceptionEvaluation
+
+    samples = samples or (10_000 if metrics == "inception" else 26_000)
+    batch = batch or (250 if metrics == "inception" else 1000)
+    cache = cache or str(Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "gansweep" / "metrics")
+    common = dict(num_samples=samples, batch_size=batch, num_real=real, cache_dir=cache)
+    if metrics == "inception":
+        evaluation: Any = InceptionEvaluation(inception_weights=weights, download=False, **common)
+    else:
+        evaluation = DigitsEvaluation(**common)
+    data = StackedInMemory(random_images(real))
+    data.configure_batches(min(64, real), 1, 1)
+    data.setup()
+    start = time.perf_counter()
+    evaluation.prepare(data, device)  # computes and caches the real features: not part of an evaluation
+    prepare_s = time.perf_counter() - start
+    point = GANPoint(build_dcgan(SHAPE, dim=dim), [GradientPenalty(10.0)], (partial(torch.optim.Adam),) * 2)
+    view = PointView(GANModule(point, WGANLoss()).to(device), 0)  # what an evaluation callback sees: the point's view
+    assert evaluation.real is not None
+    plain_fid(view, evaluation.extractor, evaluation.real, min(batch, samples), batch)  # warm-up
+    import torchmetrics.image.kid  # noqa: F401  (imported by the first evaluation otherwise: not an evaluation cost)
+
+    sync(device)
+    start = time.perf_counter()
+    plain_fid(view, evaluation.extractor, evaluation.real, samples, batch)
+    sync(device)
+    plain_s = time.perf_counter() - start
+    start = time.perf_counter()
+    scores = evaluation.compute(None, view)  # type: ignore[arg-type]
+    sync(device)
+    ours_s = time.perf_counter() - start
+    return {
+        "samples": samples,
+        "batch": batch,
+        "prepare_s": prepare_s,
+        "plain_s": plain_s,
+        "gansweep_s": ours_s,
+        "metrics": list(scores),
+        "extractor": evaluation.extractor_info,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--metrics", choices=("inception", "digits"), default="inception")
@@ -74,44 +129,13 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
-    device = torch.device(args.device)
-    from gansweep.callbacks.image_evaluation import DigitsEvaluation, InceptionEvaluation
-
-    samples = args.samples or (10_000 if args.metrics == "inception" else 26_000)
-    batch = args.batch or (250 if args.metrics == "inception" else 1000)
-    cache = str(Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "gansweep" / "metrics")
-    common = dict(num_samples=samples, batch_size=batch, num_real=args.real, cache_dir=cache)
-    if args.metrics == "inception":
-        evaluation: Any = InceptionEvaluation(inception_weights=args.weights, download=False, **common)
-    else:
-        evaluation = DigitsEvaluation(**common)
-    images = torch.randint(0, 256, (args.real, *SHAPE), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    data = StackedInMemory(images)
-    data.configure_batches(min(64, args.real), 1, 1)
-    data.setup()
-    start = time.perf_counter()
-    evaluation.prepare(data, device)  # computes and caches the real features: not part of an evaluation
-    prepare_s = time.perf_counter() - start
-    point = GANPoint(build_dcgan(SHAPE, dim=args.dim), [GradientPenalty(10.0)], (partial(torch.optim.Adam),) * 2)
-    view = PointView(GANModule(point, WGANLoss()).to(device), 0)  # what an evaluation callback sees: the point's view
-    assert evaluation.real is not None
-    plain_fid(view, evaluation.extractor, evaluation.real, min(batch, samples), batch)  # warm-up
-    import torchmetrics.image.kid  # noqa: F401  (imported by the first evaluation otherwise: not an evaluation cost)
-
-    sync(device)
-    start = time.perf_counter()
-    plain_fid(view, evaluation.extractor, evaluation.real, samples, batch)
-    sync(device)
-    plain_s = time.perf_counter() - start
-    start = time.perf_counter()
-    metrics = evaluation.compute(None, view)  # type: ignore[arg-type]
-    sync(device)
-    ours_s = time.perf_counter() - start
-    print(f"metrics={args.metrics} device={args.device} generated={samples} real={args.real} batch={batch}")
-    print(f"real features (or the cache of a former run): {prepare_s:8.2f} s")
-    print(f"plain PyTorch FID only                  : {plain_s:8.2f} s")
-    print(f"gansweep evaluation ({', '.join(metrics)}): {ours_s:8.2f} s")
-    print(f"ratio gansweep / plain: {ours_s / plain_s:.3f}")
+    args_ = (args.metrics, args.weights, args.samples, args.real, args.batch, args.dim, torch.device(args.device))
+    t = time_evaluation(*args_)
+    print(f"metrics={args.metrics} device={args.device} generated={t['samples']} real={args.real} batch={t['batch']}")
+    print(f"real features (or the cache of a former run): {t['prepare_s']:8.2f} s")
+    print(f"plain PyTorch FID only                  : {t['plain_s']:8.2f} s")
+    print(f"gansweep evaluation ({', '.join(t['metrics'])}): {t['gansweep_s']:8.2f} s")
+    print(f"ratio gansweep / plain: {t['gansweep_s'] / t['plain_s']:.3f}")
 
 
 if __name__ == "__main__":

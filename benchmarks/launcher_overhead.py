@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import List
+from typing import List, Sequence
 
 TINY = ["train.iters=1", "arch.hidden=16", "train.batch_size=32", "logger=none", "callbacks=none"]
 
@@ -25,11 +25,14 @@ def gansweep_command() -> List[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "gansweep"]
 
 
-def sweep_wall_time(launcher: List[str], marker: str, points: int, extra: List[str], workdir: Path) -> float:
-    """Wall time of one whole `gansweep -m` command (start-up, every point, the table); `marker` proves the launcher."""
+def sweep_wall_time(
+    launcher: List[str], marker: str, points: int, extra: List[str], workdir: Path, base: Sequence[str] = TINY
+) -> float:
+    """Wall time of one whole `gansweep -m` command (start-up, every point, the table) of `points` seeds of the run
+    `base` + `extra`; `marker` proves the launcher."""
     sweep_dir = Path(tempfile.mkdtemp(prefix="sweep-", dir=workdir))
     seeds = "seed=" + ",".join(str(s) for s in range(points))
-    args = ["-m", seeds, *TINY, *extra, *launcher, f"hydra.sweep.dir={sweep_dir}"]
+    args = ["-m", seeds, *base, *extra, *launcher, f"hydra.sweep.dir={sweep_dir}"]
     env = dict(os.environ, WANDB_MODE="disabled", PYTHONWARNINGS="ignore")
     start = time.perf_counter()
     proc = subprocess.run(gansweep_command() + args, cwd=workdir, env=env, capture_output=True, text=True)

@@ -6,10 +6,16 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence, Tuple
 
+import torch
 from torch import Tensor
 
 from gansweep.data.images import ImageDataModule
 from gansweep.run.fit import FitPoint, FitSettings, fit
+
+
+def random_images(n: int, shape: Tuple[int, ...] = (3, 32, 32), seed: int = 0) -> Tensor:
+    """n CIFAR-like uint8 images [n, *shape] of uniform noise, the same for a given seed."""
+    return torch.randint(0, 256, (n, *shape), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
 
 
 class InMemory(ImageDataModule):

@@ -40,3 +40,24 @@ def test_launcher_overhead_benchmark_runs_both_launchers_and_prints_its_ratio():
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "per-point overhead:" in proc.stdout and "ratio gansweep/basic:" in proc.stdout
+
+
+def test_gpu_check_prints_one_table_with_tiny_sizes(tmp_path):
+    """benchmarks/gpu_check.sh --tiny: every section runs (no error row) and nothing is judged (tiny sizes; here, no
+    GPU either); with no weights file in torch's cache, the FID row says which network it timed instead."""
+    env = dict(cli_env(), TORCH_HOME=str(tmp_path / "torch"), PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        ["bash", str(REPO / "benchmarks" / "gpu_check.sh"), "--tiny"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line.strip(" |").split(" | ") for line in proc.stdout.splitlines() if line.startswith("| ")][1:]
+    assert len(rows) == 9 and all(len(row) == 4 for row in rows), proc.stdout
+    assert all(result.startswith("not measured") for *_, result in rows), proc.stdout
+    for what in ("plain PyTorch fp32", "TF32 + channels-last", "gansweep / plain fp32", "K = 2", "jobs_per_gpu=2"):
+        assert what in proc.stdout
+    assert "random Inception-v3, TorchScript" in proc.stdout or "small random stand-in" in proc.stdout
