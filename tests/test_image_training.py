@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from gansweep.cache import private_copies
 from gansweep.callbacks.device import DeviceSettings
 from gansweep.callbacks.samples import Samples
 from gansweep.data.images import DeviceBatches
@@ -80,8 +81,9 @@ def test_decoded_sources_are_cached_per_signature(tmp_path):
 
     first = Decoded(images(), cache_dir=str(tmp_path))
     first.setup()
-    second = Decoded(images(), cache_dir=str(tmp_path))
-    second.setup()
+    with private_copies():  # not the tensor `first` holds (gansweep.cache.SHARED): the file
+        second = Decoded(images(), cache_dir=str(tmp_path))
+        second.setup()
     assert (first.reads, second.reads) == (1, 0) and torch.equal(second.images, images())
     third = Decoded(images(seed=1), cache_dir=str(tmp_path))  # other files: another cache entry
     third.setup()

@@ -4,6 +4,7 @@ The extractor is loaded when the callback is built, before any training (missing
 features are read from the cache (or computed and cached) when fitting starts; each evaluation generates
 `num_samples` images from fixed noise, quantises them to uint8 like the real ones, and scores their features.
 Metric keys carry the extractor's name (fid_inception, fid_digits), so numbers of different extractors never mix.
+The evaluations of a fused group share one extractor and one set of real features (gansweep.metrics.shared).
 """
 
 from __future__ import annotations
@@ -16,9 +17,18 @@ import torch
 from torch import Tensor, nn
 
 from gansweep.callbacks.evaluation import Evaluation, datamodule_of
+from gansweep.metrics.features import VERSION as FEATURES_VERSION
 from gansweep.metrics.features import extract, full_precision, real_features, real_subset, to_uint8
 from gansweep.metrics.fid import KID_SUBSETS, frechet_distance, kernel_distance, kid_subset_size
 from gansweep.metrics.precision_recall import K, precision_recall
+from gansweep.metrics.shared import (
+    Extractor,
+    RealFeatures,
+    extractor_on,
+    file_key,
+    shared_extractor,
+    shared_real_features,
+)
 from gansweep.model.view import RunView
 
 if TYPE_CHECKING:
@@ -32,8 +42,9 @@ EVAL_SEED = 0  # fixed evaluation noise (the papers' "fixed noise"), drawn apart
 class FeatureEvaluation(Evaluation):
     """Generated-vs-real metrics on the features of `self.extractor` (set by subclasses in __init__)."""
 
-    extractor: nn.Module
-    extractor_info: Dict[str, Any]
+    loaded: Extractor[Any]  # what the process shares (held here, so the group's other points find it)
+    extractor: nn.Module  # loaded.network
+    extractor_info: Dict[str, Any]  # this evaluation's own copy of loaded.info
 
     def __init__(
         self,
@@ -50,6 +61,7 @@ class FeatureEvaluation(Evaluation):
             raise ValueError(f"metrics.num_real must be >= 2 (or null: every training image), got {num_real}")
         self.batch_size, self.num_real, self.cache_dir = batch_size, num_real, cache_dir
         self.real: Optional[Tensor] = None
+        self.real_set: Optional[RealFeatures] = None  # what `real` comes from, shared with the group's points
         self.real_protocol: Dict[str, Any] = {}
 
     # -- what an extractor adds ------------------------------------------------------------------------
@@ -70,9 +82,9 @@ class FeatureEvaluation(Evaluation):
         self.check_data(data)
         if data.images is None:
             data.setup("fit")
-        self.extractor.to(device)
+        self.loaded = extractor_on(self.loaded, device)
+        self.extractor = self.loaded.network
         idx = real_subset(len(data.images), self.num_real)
-        images = data.images[idx.to(data.images.device)]
         key = {
             "dataset": data.name,
             "split": getattr(data, "split", None),
@@ -80,14 +92,22 @@ class FeatureEvaluation(Evaluation):
             "extractor": self.extractor_info["extractor"],
             "weights_sha256": self.extractor_info["weights_sha256"],
         }
-        saved = real_features(images, self.extractor, key, self.batch_size, device, self.cache_dir)
-        self.real = saved["features"].to(device)
+
+        def compute() -> RealFeatures:
+            images = data.images[idx.to(data.images.device)]
+            saved = real_features(images, self.extractor, key, self.batch_size, device, self.cache_dir)
+            return RealFeatures(saved["features"].to(device), saved["path"])
+
+        source = data.shared_key() if hasattr(data, "shared_key") else None
+        full_key = {**key, "n": len(idx), "version": FEATURES_VERSION}
+        self.real_set = shared_real_features(source, full_key, device, self.cache_dir, compute)
+        self.real = self.real_set.features
         self.real_protocol = {
             "dataset": data.name,
             "real_split": getattr(data, "split", None) or "training images",
-            "real_samples": len(images),
+            "real_samples": len(idx),
             "real_of": len(data.images),
-            "real_cache": saved["path"],
+            "real_cache": self.real_set.path,
         }
 
     def compute(self, trainer: pl.Trainer, module: RunView) -> Dict[str, float]:
@@ -123,7 +143,7 @@ class FeatureEvaluation(Evaluation):
         }
 
     def teardown(self, trainer: pl.Trainer, module: Any, stage: str) -> None:
-        self.real = None  # the features stay in the cache file, not in memory after the run
+        self.real = self.real_set = None  # the features stay in the cache file, not in memory after the run
 
 
 class InceptionEvaluation(FeatureEvaluation):
@@ -139,10 +159,12 @@ class InceptionEvaluation(FeatureEvaluation):
         pr_k: int = K,
         **base: Any,
     ) -> None:
-        from gansweep.metrics.inception import load_inception
+        from gansweep.metrics.inception import load_inception, resolve_weights
 
         super().__init__(**base)
-        self.extractor, info = load_inception(inception_weights, download)  # pre-flight: fails before training
+        weights = resolve_weights(inception_weights, download)  # pre-flight: fails before training
+        self.loaded = shared_extractor(("inception", *file_key(weights)), lambda: load_inception(str(weights)))
+        self.extractor, info = self.loaded.network, dict(self.loaded.info)
         expected = (inception_sha256 or "").lower() or None
         info["weights_standard"] = None if expected is None else info["weights_sha256"] == expected
         if info["weights_standard"] is False:
@@ -184,13 +206,18 @@ class DigitsEvaluation(FeatureEvaluation):
     histograms (each channel classified by the digit CNN), and fid_digits on the CNN's penultimate features."""
 
     name = "digits"
+    loaded: Extractor[StackedDigitsExtractor]
     extractor: StackedDigitsExtractor
 
     def __init__(self, classifier_seed: int = 0, **base: Any) -> None:
-        from gansweep.metrics.digit_classifier import load_digits_extractor
+        from gansweep.metrics.digit_classifier import classifier_key, load_digits_extractor
 
         super().__init__(**base)
-        self.extractor, info = load_digits_extractor(self.cache_dir, seed=classifier_seed)
+        self.loaded = shared_extractor(
+            classifier_key(self.cache_dir, classifier_seed),
+            lambda: load_digits_extractor(self.cache_dir, classifier_seed),
+        )
+        self.extractor, info = self.loaded.network, self.loaded.info
         self.extractor_info = {
             "extractor": "digits-cnn",
             "weights": info["path"],

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from gansweep.config import ConfigError
 from gansweep.data.checks import REFETCH, DataFileError, init_kwargs, lacking, read_head, read_tail, unreadable
-from gansweep.data.images import ImageDataModule, MissingDataError
+from gansweep.data.images import ImageDataModule, MissingDataError, file_signature
 
 log = logging.getLogger("gansweep")
 
@@ -217,6 +217,14 @@ class CIFAR10DataModule(ImageDataModule):
             raise MissingDataError(
                 self.name, self.root, f"{expected} (download failed: {err})", self.download_hint
             ) from err
+
+    def source_signature(self) -> Optional[str]:
+        """The split's batch files (or the archive), their sizes and modification times."""
+        source = self.source()
+        if source is None:
+            return None
+        paths = [source / name for name in SPLITS[self.split]] if source.is_dir() else [source]
+        return file_signature(paths, {"split": self.split})
 
     def read(self) -> Tensor:
         source = self.source()

@@ -42,6 +42,12 @@ class StackedDigitsDataModule(ImageDataModule):
     def check(self) -> None:
         """Nothing to find: the digits ship with scikit-learn."""
 
+    def source_signature(self) -> str:
+        """The set is drawn from scikit-learn's digits by (size, data_seed): points of any seed share it."""
+        from importlib.metadata import version
+
+        return f"size={self.size} data_seed={self.data_seed} scikit-learn={version('scikit-learn')}"
+
     def read(self) -> Tensor:
         images, digits = upscaled_digits()
         picks = torch.randint(len(images), (self.size, 3), generator=torch.Generator().manual_seed(self.data_seed))

@@ -1,13 +1,16 @@
 """Image benchmarks: a source's images are read once into a uint8 tensor, then batches are drawn on the device.
 
 Each source (CIFAR-10, STL-10, CelebA, LSUN, a folder, stacked digits) is a subclass that says where its
-files are (`check`, in milliseconds, before any network is built) and how to read them (`read`).
+files are (`check`, in milliseconds, before any network is built) and how to read them (`read`). The points of a
+fused group read one tensor: a source with a `source_signature` is read once per process while a point holds it
+(gansweep.cache.SHARED), and every point draws its own batches from it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
@@ -16,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from gansweep.cache import cached
+from gansweep.cache import SHARED, cached
 from gansweep.config import ConfigError
 from gansweep.data.base import Preflight, training_device
 from gansweep.data.checks import init_kwargs
@@ -53,6 +56,14 @@ def require_root(dataset: str, root: Optional[str | Path], expected: str, downlo
     if not path.is_dir():
         raise MissingDataError(dataset, path, expected, download)
     return path
+
+
+@dataclass(eq=False)
+class Decoded:
+    """A source's images and labels as `read` gave them: what the points of a group share (never written to)."""
+
+    images: Tensor
+    labels: Optional[Tensor]
 
 
 class ImageDataModule(Preflight, pl.LightningDataModule):
@@ -92,6 +103,7 @@ class ImageDataModule(Preflight, pl.LightningDataModule):
         self.channels_last = False  # set by gansweep.callbacks.device.DeviceSettings on CUDA
         self.images: Optional[Tensor] = None
         self.labels: Optional[Tensor] = None
+        self._decoded: Optional[Decoded] = None  # held until the batches are drawn: other points may share it
         self.check()  # missing files fail here, in milliseconds, before any network is built
 
     # -- what a source implements ---------------------------------------------------------------------
@@ -116,6 +128,19 @@ class ImageDataModule(Preflight, pl.LightningDataModule):
         """A string that changes whenever the files or the decoding settings change; None: never cached."""
         return None
 
+    def source_signature(self) -> Optional[str]:
+        """A string that changes whenever what `read` returns would (files with their sizes and times, decoding
+        settings); None: the images are never shared. The cache's signature by default."""
+        return self.cache_signature()
+
+    def shared_key(self) -> Optional[Tuple[str, ...]]:
+        """What names this source's uint8 images within a process (class, shape, source signature), or None."""
+        signature = self.source_signature()
+        if signature is None:
+            return None
+        source = f"{type(self).__module__}.{type(self).__qualname__}"
+        return (source, "x".join(map(str, self.data_shape)), signature)
+
     @classmethod
     def preflight(cls, node: Mapping[str, Any]) -> None:
         """Build the datamodule from `node` as the run will (its check(): the files are there, or are downloaded by
@@ -137,7 +162,7 @@ class ImageDataModule(Preflight, pl.LightningDataModule):
 
     def setup(self, stage: Optional[str] = None) -> None:
         if self.images is None:
-            self.images = self._read_cached()
+            self.images = self._read_shared()
             expected = tuple(self.data_shape)
             if self.images.dtype != torch.uint8 or tuple(self.images.shape[1:]) != expected:
                 raise ValueError(
@@ -153,10 +178,10 @@ class ImageDataModule(Preflight, pl.LightningDataModule):
     def train_dataloader(self) -> Any:
         assert self.images is not None, "setup() reads the images"
         device = training_device(self)
-        if self.channels_last:
-            self.images = self.images.contiguous(memory_format=torch.channels_last)
-        if self._fits(device):
-            self.images = self.images.to(device)
+        on_device = self._fits(device)
+        self.images = self._placed(device if on_device else self.images.device)
+        self._decoded = None  # every point of the group is set up: the host copy lives on only where it is used
+        if on_device:
             return DeviceBatches(self.images, self.batch_size, self.per_step, self.steps, self.seed + 1, self.start)
         take = self.per_step * self.batch_size
         return DataLoader(
@@ -193,11 +218,41 @@ class ImageDataModule(Preflight, pl.LightningDataModule):
         GPU when it takes at most a quarter of the free memory."""
         if self.on_device != "auto":
             return bool(self.on_device)
-        if device.type != "cuda":
+        if device.type != "cuda" or SHARED.holds(self._placement_key(device)):  # another point put it there
             return True
         assert self.images is not None
         free, _ = torch.cuda.mem_get_info(device)
         return self.images.numel() <= free // 4
+
+    def _read_shared(self) -> Tensor:
+        """The images (and labels) as read, shared with every point of this process that reads the same source."""
+
+        def read() -> Decoded:
+            images = self._read_cached()
+            return Decoded(images, self.labels)
+
+        key = self.shared_key()
+        self._decoded = read() if key is None else SHARED.get(("images", *key), read)
+        self.labels = self._decoded.labels
+        return self._decoded.images
+
+    def _placement_key(self, device: torch.device) -> Optional[Tuple[str, ...]]:
+        key = self.shared_key()
+        layout = "channels_last" if self.channels_last else "contiguous"
+        return None if key is None else ("placed", *key, str(device), layout)
+
+    def _placed(self, device: torch.device) -> Tensor:
+        """The images in the training memory format (channels-last when set) on `device`: one tensor per process for
+        the points that share the source."""
+        images = self.images
+        assert images is not None
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+
+        def place() -> Tensor:
+            return images.contiguous(memory_format=layout).to(device)
+
+        key = self._placement_key(device)
+        return place() if key is None else SHARED.get(key, place)
 
     def _read_cached(self) -> Tensor:
         """read(), or the uint8 tensor a previous run with the same signature saved under cache_dir."""

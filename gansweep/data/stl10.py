@@ -96,6 +96,10 @@ class STL10DataModule(ImageDataModule):
     def cache_signature(self) -> Optional[str]:
         if self.resolution == SIDE:
             return None  # no decoding: reading the raw file is as fast as reading a cache
+        return self.source_signature()
+
+    def source_signature(self) -> str:
+        """The images (and labels) files, their sizes and modification times, the split and the resolution."""
         return file_signature(
             [p for p in self.files() if p is not None], {"resolution": self.resolution, "split": self.split}
         )

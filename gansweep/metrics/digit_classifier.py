@@ -130,6 +130,16 @@ class StackedDigitsExtractor(nn.Module):
         return (digits.view(len(images), 3) * torch.tensor([100, 10, 1], device=digits.device)).sum(dim=1)
 
 
+def classifier_key(cache_dir: Optional[str | Path], seed: int = 0) -> Tuple[str, int, int, str]:
+    """What determines the classifier's weights: its cache file (or "memory"), seed, VERSION and torch version."""
+    torch_version = ".".join(torch.__version__.split(".")[:2])
+    if cache_dir in (None, ""):
+        return ("memory", seed, VERSION, torch_version)
+    key = {"version": VERSION, "seed": seed, "torch": torch_version}
+    path = Path(str(cache_dir)).expanduser() / cache_name(f"digit-classifier-seed{seed}", key)
+    return (str(path), seed, VERSION, torch_version)
+
+
 def load_digits_extractor(
     cache_dir: Optional[str | Path], seed: int = 0
 ) -> Tuple[StackedDigitsExtractor, Dict[str, Any]]:
@@ -140,16 +150,15 @@ def load_digits_extractor(
         model, held_out = train_digit_classifier(seed)
         return {"state_dict": model.state_dict(), "accuracy": held_out, "seed": seed, "version": VERSION}
 
-    torch_version = ".".join(torch.__version__.split(".")[:2])
+    where = classifier_key(cache_dir, seed)[0]
     path: Optional[Path] = None
-    if cache_dir in (None, ""):
+    if where == "memory":
         saved = compute()
         buffer = io.BytesIO()
         torch.save(saved, buffer)
         digest = hashlib.sha256(buffer.getvalue()).hexdigest()
     else:
-        key = {"version": VERSION, "seed": seed, "torch": torch_version}
-        path = Path(str(cache_dir)).expanduser() / cache_name(f"digit-classifier-seed{seed}", key)
+        path = Path(where)
         saved = cached(path, compute)
         digest = sha256_of(path)
     classifier = DigitClassifier()
