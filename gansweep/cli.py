@@ -17,6 +17,7 @@ from gansweep.config import ConfigError, register_schema
 from gansweep.config_checks import check_override_key
 from gansweep.paths import conf_dir
 from gansweep.templates import register_templates
+from gansweep.threads import prepare_environment
 
 
 def _task(cfg: DictConfig) -> float:
@@ -71,6 +72,7 @@ def check_override_keys(argv: List[str]) -> None:
 
 
 def main() -> None:
+    prepare_environment()  # before torch loads here or in the sweep's forkserver (gansweep.threads)
     check_override_keys(sys.argv[1:])
     register_schema()
     register_templates()
@@ -113,6 +115,7 @@ def prepare() -> None:
     """gansweep-prepare OVERRIDES...: a run's real-data statistics into the metrics cache, ahead of a sweep."""
     from gansweep.prepare import main as prepare_main
 
+    prepare_environment()
     sys.exit(prepare_main())
 
 

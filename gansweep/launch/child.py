@@ -21,6 +21,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from omegaconf import DictConfig
 
+from gansweep.threads import ancestors
+from gansweep.threads import apply as apply_threads
+
 CONSOLE_LOG = "console.log"  # the point's raw stdout and stderr, kept even when it dies hard
 
 
@@ -34,7 +37,7 @@ class PointSpec:
     record_stamp: Optional[Tuple[int, int]]  # metrics.json (inode, mtime) before the point ran; None if absent
     context: bytes  # pickled (HydraContext, task function, Hydra's singletons), the same for every point
     cwd: str  # the launching process's working directory
-    concurrency: int  # points running at once: each takes that share of torch's CPU threads
+    concurrency: int  # points running at once: each takes that share of the cores (gansweep.threads)
     lease: Optional[str] = None  # CUDA_VISIBLE_DEVICES for this point; None leaves it as it is
     capture: bool = True  # its output into its folder's console.log (another Hydra app's goes to the terminal)
 
@@ -90,7 +93,8 @@ def run_point(spec: Spec, conn: Connection, alive: Optional[Connection] = None) 
     os.chdir(spec.cwd)
     if spec.lease is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = spec.lease
-    _share_cpu_threads(spec.concurrency)
+    # its share of the cores (gansweep.threads); the forkserver's and the launcher's CPU use is not a neighbour's
+    apply_threads(spec.concurrency, ours=ancestors(2))
     code = 0
     try:
         message: Tuple[str, Any] = (
@@ -180,13 +184,6 @@ def _capture_streams(path: Path) -> None:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(line_buffering=True)
-
-
-def _share_cpu_threads(concurrency: int) -> None:
-    """Points running side by side split torch's CPU threads instead of each taking every core."""
-    torch = sys.modules.get("torch")
-    if concurrency > 1 and torch is not None:
-        torch.set_num_threads(max(1, torch.get_num_threads() // concurrency))
 
 
 def _send(conn: Connection, message: Tuple[str, Any]) -> None:

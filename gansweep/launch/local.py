@@ -81,6 +81,7 @@ def launch(
     axes = dict(zip(nums, varying_overrides([filter_overrides(o) for o in job_overrides]), strict=True))
     returns: Dict[int, JobReturn] = {}
     pending = PendingRecords()
+    at_once = min(plan.concurrency, len(job_overrides))  # points running side by side: each takes that share of cores
 
     def report(num: int, status: str, seconds: float) -> None:
         log.info(progress.finished(num, status, seconds, axes[num], len(pool.running)))
@@ -95,7 +96,7 @@ def launch(
             assert point.config is not None and point.run_dir is not None
             point.run_dir.mkdir(parents=True, exist_ok=True)
             stamp = record_stamp(point.run_dir)
-            spec = PointSpec(point.num, point.config, str(point.run_dir), stamp, context, os.getcwd(), plan.concurrency)
+            spec = PointSpec(point.num, point.config, str(point.run_dir), stamp, context, os.getcwd(), at_once)
             yield replace(spec, capture=own)
 
     def on_end(ended: Ended) -> None:
@@ -110,7 +111,7 @@ def launch(
     try:
         with stop_on_signals():  # from the first preparation on: a stop while points are prepared ends cleanly too
             # fused: every point prepared first, as the groups depend on all of them
-            jobs: Iterable[Spec] = fused_specs(list(specs()), plan.fuse) if plan.fuse > 1 else specs()
+            jobs: Iterable[Spec] = fused_specs(list(specs()), plan.fuse, plan.concurrency) if plan.fuse > 1 else specs()
             pool.run(jobs, on_end)
     except SweepStopped as stopped:
         log.warning(
@@ -126,15 +127,17 @@ def launch(
     return [returns[num] for num in nums]
 
 
-def fused_specs(points: List[PointSpec], fuse: int) -> List[Spec]:
+def fused_specs(points: List[PointSpec], fuse: int, concurrency: Optional[int] = None) -> List[Spec]:
     """The points in groups of up to `fuse` that differ only in fusible values (gansweep.run.fusion), each group
-    one job; a point alone stays an ordinary job. Jobs in the order of their first points."""
+    one job; a point alone stays an ordinary job. Jobs in the order of their first points; with `concurrency` (jobs
+    at once), each job takes the share of the cores of min(concurrency, jobs) side by side."""
     from gansweep.run.fusion import group_points
 
     groups = group_points([point.config for point in points], fuse)
+    at_once = min(concurrency or len(groups), len(groups))
     jobs: List[Spec] = []
     for group in groups:
-        members = tuple(points[i] for i in group)
+        members = tuple(replace(points[i], concurrency=at_once) if concurrency else points[i] for i in group)
         lead_log = Path(members[0].run_dir) / CONSOLE_LOG
         log_start = lead_log.stat().st_size if lead_log.is_file() else 0
         jobs.append(GroupSpec(members, log_start=log_start) if len(members) > 1 else members[0])

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 from gansweep.launch.child import Spec, run_point
 from gansweep.launch.leases import Leases
 from gansweep.signals import STOP_SIGNALS
+from gansweep.threads import prepare_environment
 
 STOP_GRACE_S = 30.0  # after SIGTERM, how long a point may take to checkpoint and stop (SLURM's default KillWait)
 
@@ -81,6 +82,7 @@ class PointPool:
         self.leases = leases
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload(list(preload))  # read once, when the server starts
+        prepare_environment()  # the server imports torch: libgomp's wait policy must be in the environment it gets
         forkserver.ensure_running()  # imports start now, while the parent composes the first point
         self.running: Dict[int, Running] = {}  # by process sentinel
         # every point's lifeline: only this process holds the writing end, so the points see it close when it dies

@@ -30,9 +30,12 @@ def train(cfg: DictConfig) -> float:
     from gansweep.record import CheckpointUnreadable
     from gansweep.run.group import PointJob, run_jobs
     from gansweep.run.plan import OtherPointError
+    from gansweep.threads import apply
 
     hydra_cfg = HydraConfig.get()
     single = hydra_cfg.mode != RunMode.MULTIRUN
+    if single:  # a sweep's point was given its share where its process started (gansweep.launch.child)
+        apply(concurrency=1)
     job = PointJob(cfg, hydra_cfg, Path(hydra_cfg.runtime.output_dir))  # type: ignore[arg-type]
     mistakes = (ConfigError, OtherPointError, FolderBusy, CheckpointUnreadable)  # the user's to fix: one line
     try:

@@ -1,0 +1,109 @@
+"""gansweep.threads: the thread count and OpenMP environment chosen for given cores, workers, idle cores and user
+settings, and where they are applied (no timing: benchmarks/neighbour.py measures)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gansweep import threads
+from gansweep.threads import ThreadChoice, choose
+from tests.conftest import REPO, cli_env
+
+PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+@pytest.mark.parametrize(
+    "cores, concurrency, idle, expected",
+    [(2, 1, None, 2), (2, 2, None, 1), (2, 3, None, 1), (16, 4, None, 4), (16, 3, None, 5),
+     (2, 1, 2.0, 2), (2, 1, 1.0, 1), (2, 1, 1.6, 2), (2, 1, 0.0, 1), (16, 2, 3.2, 3), (16, 2, 15.0, 8)],
+)  # fmt: skip
+def test_each_point_takes_its_share_of_the_cores_and_no_more_than_is_idle(cores, concurrency, idle, expected):
+    assert choose(cores, concurrency, {}, idle) == ThreadChoice(PASSIVE, expected)
+
+
+@pytest.mark.parametrize("key", ["OMP_NUM_THREADS", "MKL_NUM_THREADS"])
+def test_a_thread_count_in_the_environment_is_the_users_and_wins(key):
+    assert choose(16, 4, {key: "7"}, 1.0) == ThreadChoice(PASSIVE, None)
+    assert choose(16, 4, {key: ""}, None).threads == 4  # empty: not set
+
+
+@pytest.mark.parametrize("key, value", [("OMP_WAIT_POLICY", "ACTIVE"), ("GOMP_SPINCOUNT", "10000")])
+def test_a_wait_policy_in_the_environment_is_the_users_and_wins(key, value):
+    assert choose(2, 1, {key: value}) == ThreadChoice({}, 2)
+
+
+def test_gansweep_threads_torch_leaves_torchs_defaults():
+    assert choose(2, 2, {"GANSWEEP_THREADS": "torch", "OMP_NUM_THREADS": "3"}, 0.0) == ThreadChoice({}, None)
+
+
+def test_prepare_environment_adds_the_wait_policy_unless_one_is_set():
+    environ = {"PATH": "/bin"}
+    assert threads.prepare_environment(environ) == PASSIVE and environ == {"PATH": "/bin", **PASSIVE}
+    mine = {"GOMP_SPINCOUNT": "0"}
+    assert threads.prepare_environment(mine) == {} and mine == {"GOMP_SPINCOUNT": "0"}
+
+
+def test_idle_cores_is_between_none_and_every_core():
+    idle = threads.idle_cores(0.05, ours=threads.ancestors(2))
+    assert idle is None or 0.0 <= idle <= (os.cpu_count() or 1)
+    assert threads.ancestors(1) == [os.getppid()]
+
+
+def test_apply_sets_torchs_threads_and_a_user_setting_stands(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.delenv("GANSWEEP_THREADS", raising=False)
+    monkeypatch.setattr(threads, "cpu_cores", lambda: 4)
+    monkeypatch.setattr(threads, "idle_cores", lambda **kwargs: 4.0)
+    try:
+        assert threads.apply(concurrency=2) == 2 and torch.get_num_threads() == 2
+        assert threads.apply(concurrency=4) == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        torch.set_num_threads(3)
+        assert threads.apply(concurrency=4) is None and torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_cli_puts_the_wait_policy_in_place_before_torch_loads(tmp_path):
+    """`gansweep` (here `--cfg job`, which trains nothing) sets OMP_WAIT_POLICY with torch not yet imported, so
+    libgomp reads it when the run, or the sweep's forkserver started from this process, imports torch."""
+    code = (
+        "import os, sys; sys.argv = ['gansweep', '--cfg', 'job']; from gansweep.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "GANSWEEP_THREADS")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.strip().splitlines()[-1] == "PASSIVE False", out.stderr[-2000:]
+
+
+@pytest.mark.slow  # starts several Pythons that import torch and Lightning
+def test_neighbour_benchmark_runs_both_policies_beside_a_busy_loop():
+    script = REPO / "benchmarks" / "neighbour.py"
+    args = [
+        "--rounds",
+        "1",
+        "--iters",
+        "2",
+        "--hidden",
+        "8",
+        "--batch",
+        "16",
+        "--point-iters",
+        "2",
+        "--neighbours",
+        "0,1",
+    ]
+    proc = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=600, env=cli_env()
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for row in ("| toy step | old |", "| toy step | new |", "| quickstart point | new/old |"):
+        assert row in proc.stdout, proc.stdout
