@@ -87,10 +87,22 @@ class ResumeConfig:
 
 
 @dataclass
+class SearchTrialConfig:
+    """Set by an adaptive sweep (hydra/sweeper=adaptive) on each of its trials: the study its evaluations are reported
+    to, and whose pruner may stop it (gansweep.callbacks.trial). Not part of a point's identity."""
+
+    storage: Optional[str] = None  # the study's Optuna storage URL
+    study: Optional[str] = None  # the study's name
+    trial: Optional[int] = None  # the trial's number in the study; null: not a trial of a study
+    metric: Optional[str] = None  # the metric reported at each evaluation
+
+
+@dataclass
 class GansweepConfig:
     seed: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)
     resume: ResumeConfig = field(default_factory=ResumeConfig)
+    search: SearchTrialConfig = field(default_factory=SearchTrialConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     dataset: Any = MISSING

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 MULTIRUN_FILE = "multirun.yaml"
 GRID_SWEEPERS = ("BasicSweeper", "GansweepSweeper")  # sweepers whose points are the cartesian grid of the overrides
 # overrides that steer how a point runs, not which point it is: they may change between attempts
-EXECUTION_KEYS = ("resume.", "train.checkpoint_every")
+EXECUTION_KEYS = ("resume.", "train.checkpoint_every", "search.")  # search.*: an adaptive sweep's trial bookkeeping
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """A run folder's two formats: metrics.json, the one record every run leaves whatever happened to it (ok, diverged,
-failed or interrupted), and checkpoints/last.ckpt, the training state a resumed run continues from."""
+failed, interrupted or pruned), and checkpoints/last.ckpt, the training state a resumed run continues from."""
 
 from __future__ import annotations
 
@@ -8,20 +8,27 @@ import json
 import math
 from enum import Enum
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from gansweep.files import write_text_atomic
 
 METRICS_FILE = "metrics.json"
-STATUSES = ("ok", "diverged", "failed", "interrupted")  # interrupted: stopped by a signal, resumable
+STATUSES = ("ok", "diverged", "failed", "interrupted", "pruned")  # interrupted: stopped by a signal, resumable;
+# pruned: stopped by an adaptive sweep's pruner at an evaluation (its checkpoint kept: it can be promoted later)
+FINISHED = ("ok", "diverged", "pruned")  # what running the sweep again skips
 # choices a user does not make: Hydra's own, debug's sizes (picked from debug, e.g. for_smoke, or for_None) and a
 # protocol's loss settings (picked from protocol and loss, e.g. bures_images/bures, or None/wgan)
 DERIVED_CHOICES = ("hydra", "debug/", "protocol/")
 CHECKPOINT = Path("checkpoints") / "last.ckpt"  # in the run folder
 STATE_KEY = "gansweep"  # gansweep's part of a checkpoint: g_iters, the global RNG states, the run's overrides
 # how a run is kept, not what it trains: left out of a point's identity (a resume may change them)
-IDENTITY_EXCLUDED = ("resume", "logger", "trainer.enable_progress_bar", "train.checkpoint_every")
+IDENTITY_EXCLUDED = ("resume", "logger", "trainer.enable_progress_bar", "train.checkpoint_every", "search")
 OBJECTIVES = ("energy_distance", "fid_inception", "kl", "fid_digits")  # what a sweeper minimises, first recorded
+# the sweep's headline metric when none is named: the first of these a record has (then any fid_*); the report ranks
+# by it and an adaptive sweep (gansweep.search) optimises it
+HEADLINE_ORDER = ("fid_inception", "fid_*", "modes_covered", "energy_distance")
+HIGHER_IS_BETTER = ("modes_covered", "modes", "hq_pct")
+HIGHER_IS_BETTER_PREFIXES = ("precision_", "recall_")
 
 
 def _json_safe(value: Any) -> Any:
@@ -170,3 +177,17 @@ def load_checkpoint(path: Path) -> Optional[Dict[str, Any]]:
 def checkpoint_iteration(checkpoint: Optional[Dict[str, Any]]) -> int:
     """The generator iteration a checkpoint holds; 0 (a fresh start) for none."""
     return int(checkpoint[STATE_KEY]["g_iters"]) if checkpoint is not None else 0
+
+
+def higher_is_better(metric: str) -> bool:
+    """Direction of a metric: mode counts, quality share, precision and recall go up; distances (FID, KID...) down."""
+    return metric in HIGHER_IS_BETTER or metric.startswith(HIGHER_IS_BETTER_PREFIXES)
+
+
+def headline_metric(present: Sequence[str]) -> Optional[str]:
+    """The sweep's default metric: fid_inception, another fid_*, modes_covered, energy_distance, else the first."""
+    for wanted in HEADLINE_ORDER:
+        found = [m for m in present if (m.startswith("fid_") if wanted == "fid_*" else m == wanted)]
+        if found:
+            return found[0]
+    return present[0] if present else None

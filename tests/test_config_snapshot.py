@@ -49,7 +49,10 @@ def flat(node: Any, prefix: str = "") -> Dict[str, Any]:
 
 # keys added to every config since the snapshot, with the value each must have (how a resume treats a folder, not
 # what a point trains)
-ADDED_SINCE = {"config.resume.changed": "refuse"}
+ADDED_SINCE = {
+    "config.resume.changed": "refuse",
+    **{f"config.search.{key}": None for key in ("storage", "study", "trial", "metric")},  # an adaptive sweep's trial
+}
 
 
 def with_added(keys: Dict[str, Any]) -> Dict[str, Any]:

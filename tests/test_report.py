@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from gansweep.grid import read_grid
-from gansweep.record import write_record
-from gansweep.report.data import Cell, ReportData, headline_metric, higher_is_better, load_report_data, rank
+from gansweep.record import headline_metric, higher_is_better, write_record
+from gansweep.report.data import Cell, ReportData, load_report_data, rank
 from gansweep.report.write import main, write_report
 
 LR, W = "optim.lr", "constraint.gp.weight"

@@ -28,6 +28,11 @@ class Evaluation(pl.Callback):
         self.protocol: Dict[str, Any] = {}
 
     @classmethod
+    def headline(cls, config: Any) -> str:
+        """The metric a sweep of points with this evaluation optimises by default (gansweep.record.HEADLINE_ORDER)."""
+        raise NotImplementedError(f"{cls.__name__} names no headline metric: give the adaptive sweep its metric")
+
+    @classmethod
     def preflight(cls, settings: Any) -> None:
         """Checks a sweep runs once, before any point starts, on this evaluation's config (metrics.*): raise with
         what to fix. Nothing by default; each point still checks for itself when its callback is built."""
@@ -61,7 +66,8 @@ class Evaluation(pl.Callback):
             self.evaluate(trainer, module)
 
     def on_train_end(self, trainer: pl.Trainer, module: Any) -> None:
-        self.evaluate(trainer, module)
+        if not self.protocol or self.protocol.get("g_iters") != module.g_iters:  # a pruned run evaluated just now
+            self.evaluate(trainer, module)
 
     def state_dict(self) -> Dict[str, Any]:
         return {"metrics": dict(self.metrics), "protocol": dict(self.protocol)}

@@ -151,6 +151,10 @@ class InceptionEvaluation(FeatureEvaluation):
 
     name = "inception"
 
+    @classmethod
+    def headline(cls, config: Any) -> str:
+        return "fid_inception"
+
     def __init__(
         self,
         inception_weights: Optional[str] = None,
@@ -206,6 +210,11 @@ class DigitsEvaluation(FeatureEvaluation):
     histograms (each channel classified by the digit CNN), and fid_digits on the CNN's penultimate features."""
 
     name = "digits"
+
+    @classmethod
+    def headline(cls, config: Any) -> str:
+        return "fid_digits"
+
     loaded: Extractor[StackedDigitsExtractor]
     extractor: StackedDigitsExtractor
 

@@ -17,6 +17,15 @@ class ToyEvaluation(Evaluation):
 
     name = "toy"
 
+    @classmethod
+    def headline(cls, config: Any) -> str:
+        """modes_covered where the data has modes, else energy_distance (the swiss roll)."""
+        from gansweep.data.toy import TOYS
+
+        name = config.dataset.get("name") if config.get("dataset") is not None else None
+        has_modes = name in TOYS and getattr(TOYS[name](), "modes", None) is not None
+        return "modes_covered" if has_modes else "energy_distance"
+
     def describe(self) -> Dict[str, Any]:
         return {"real_samples": self.num_samples, "mode_rule": "nearest mode within 3 std"}
 

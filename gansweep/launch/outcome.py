@@ -23,7 +23,7 @@ from gansweep.hydra_job import hydra_config, sweeper_value, task_config
 from gansweep.launch.child import CONSOLE_LOG, JobResult, PointSpec
 from gansweep.launch.pending import PendingRecords
 from gansweep.launch.pool import Ended
-from gansweep.record import METRICS_FILE, new_record
+from gansweep.record import FINISHED, METRICS_FILE, new_record
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def unrecorded(run_dir: Path, stamp_before: Optional[Tuple[int, int]], returned:
         return True
     if stamp != stamp_before:  # the point wrote its own record
         return False
-    return not returned and record_status(run_dir) not in ("ok", "diverged")
+    return not returned and record_status(run_dir) not in FINISHED
 
 
 def _failure(ended: Ended, result: Optional[JobResult]) -> Tuple[str, Dict[str, Any]]:

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 TRAINING, OK, DIVERGED, FAILED, INTERRUPTED = "training", "ok", "diverged", "failed", "interrupted"
+PRUNED = "pruned"  # an adaptive sweep's pruner stopped it at an evaluation (gansweep.callbacks.trial)
 
 
 @dataclass
@@ -29,6 +30,8 @@ class PointStatus:
         fields: Dict[str, Any] = {"status": self.status, "g_iters": self.ended_at}
         if self.status == DIVERGED:
             fields["diverged_at"] = self.diverged_at
+        if self.status == PRUNED:
+            fields["pruned_at"] = self.ended_at
         if self.status == FAILED:
             fields.update(error=self.error, traceback=self.traceback)
         return fields

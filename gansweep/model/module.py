@@ -13,7 +13,7 @@ from torch import Tensor
 
 from gansweep.config import UpdateScheme
 from gansweep.losses.base import GANLoss
-from gansweep.model.health import DIVERGED, OK, TRAINING, Health
+from gansweep.model.health import DIVERGED, OK, PRUNED, TRAINING, Health
 from gansweep.model.isolation import Isolation
 from gansweep.model.points import GANPoint
 from gansweep.model.sampling import Sampler
@@ -110,11 +110,12 @@ class GANModule(pl.LightningModule):
             self._log_curves(logs, self.completed())
 
     def completed(self) -> List[int]:
-        """The points that completed the current generator iteration: still training, or diverged at its read."""
+        """The points that completed the current generator iteration: still training, or diverged at its read, or
+        pruned after it."""
         return [
             k
             for k, point in enumerate(self.health.points)
-            if point.status == TRAINING or point.status == DIVERGED and point.ended_at == self.g_iters
+            if point.status == TRAINING or point.status in (DIVERGED, PRUNED) and point.ended_at == self.g_iters
         ]
 
     def read_health(self) -> None:
@@ -133,6 +134,12 @@ class GANModule(pl.LightningModule):
     def fail_point(self, k: int, error: BaseException) -> None:
         """Point k's own callbacks raised: it leaves training, recorded failed; the others go on."""
         self.health.fail(k, error, traceback.format_exc(), self.g_iters)
+
+    def prune_point(self, k: int) -> None:
+        """Point k's trial was pruned after this iteration's evaluation: it leaves the stack (the others go on,
+        untouched) and ends as `pruned`, with its end-of-run callbacks (checkpoint, samples) still to run."""
+        if self.health.points[k].status == TRAINING:
+            self.health.end(k, PRUNED, self.g_iters)
 
     def finish_point(self, k: int) -> None:
         """Point k's run ended as a finished one (its budget, or its callbacks stopped it)."""

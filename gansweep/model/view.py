@@ -70,6 +70,8 @@ class RunView(RunClock, Protocol):
 
     def check_divergence(self) -> bool: ...
 
+    def prune(self) -> None: ...
+
     def sample(self, n: int, batch_size: int = 4096) -> Tensor: ...
 
     def generate(self, z: Tensor) -> Tensor: ...
@@ -134,6 +136,10 @@ class PointView:
     @property
     def diverged_at(self) -> Optional[int]:
         return self.module.health.points[self.k].diverged_at
+
+    def prune(self) -> None:
+        """An adaptive sweep's pruner stopped this point after this iteration's evaluation (gansweep.model.module)."""
+        self.module.prune_point(self.k)
 
     def check_divergence(self) -> bool:
         """Reads the device-side flags now (a host synchronisation): whether this point has diverged."""

@@ -14,14 +14,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from gansweep.grid import parse_overrides, read_grid
+from gansweep.record import headline_metric, higher_is_better
 from gansweep.report.points import Point, collect_points, varying_keys
 
 SEED_KEY = "seed"
 CURVES_FILE = Path("logs") / "metrics.csv"
-# the sweep's headline metric when --metric is not given: the first of these some record has (then any fid_*)
-HEADLINE_ORDER = ("fid_inception", "fid_*", "modes_covered", "energy_distance")
-HIGHER_IS_BETTER = ("modes_covered", "modes", "hq_pct")
-HIGHER_IS_BETTER_PREFIXES = ("precision_", "recall_")
 # numbers a record keeps next to its metrics that describe how they were measured, not the generator
 NOT_METRICS = ("n_modes", "kid_subsets", "kid_subset_size")
 
@@ -61,11 +58,6 @@ class ReportData:
         return [p for p in self.points if p.status in statuses]
 
 
-def higher_is_better(metric: str) -> bool:
-    """Direction of a metric: mode counts, quality share, precision and recall go up; distances (FID, KID...) down."""
-    return metric in HIGHER_IS_BETTER or metric.startswith(HIGHER_IS_BETTER_PREFIXES)
-
-
 def metrics_present(records: Sequence[Dict[str, Any]]) -> List[str]:
     """The numeric metric keys some record holds, in order of first appearance."""
     keys: Dict[str, None] = {}
@@ -74,15 +66,6 @@ def metrics_present(records: Sequence[Dict[str, Any]]) -> List[str]:
             if key not in NOT_METRICS and isinstance(value, (int, float)) and not isinstance(value, bool):
                 keys[key] = None
     return list(keys)
-
-
-def headline_metric(present: Sequence[str]) -> Optional[str]:
-    """The sweep's default metric: fid_inception, another fid_*, modes_covered, energy_distance, else the first."""
-    for wanted in HEADLINE_ORDER:
-        found = [m for m in present if (m.startswith("fid_") if wanted == "fid_*" else m == wanted)]
-        if found:
-            return found[0]
-    return present[0] if present else None
 
 
 def choose_metric(records: Sequence[Dict[str, Any]], metric: Optional[str]) -> Optional[str]:

@@ -92,4 +92,4 @@ def varying_keys(points: Sequence[Point], grid: Optional[Grid]) -> List[str]:
     """The keys whose value differs between points: the grid's swept keys, else computed from the overrides."""
     if grid is not None:
         return list(grid.swept)
-    return varying_keys_of([parse_overrides(p.overrides) for p in points])
+    return varying_keys_of([parse_overrides(point_overrides(p.overrides)) for p in points])

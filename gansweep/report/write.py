@@ -25,6 +25,7 @@ REPORT_MD, REPORT_CSV, POINTS_CSV = "report.md", "report.csv", "report_points.cs
 REPORT_OPTIONS = Path(".gansweep") / "report.json"  # the options the user last made the report with (gansweep-report)
 HEATMAP_PNG, CURVES_PNG = "heatmap.png", "curves.png"
 COUNTED = ("diverged", "failed", "interrupted", PENDING)
+PRUNED = "pruned"  # counted in a column of its own where a sweep has pruned points (hydra/sweeper=adaptive)
 ERROR_CHARS = 300  # report.md shows an error's start; report_points.csv and metrics.json keep all of it
 STAT_COLUMNS = ("median", "mean", "std", "n", "best_during_training", *COUNTED)
 
@@ -45,13 +46,19 @@ class Report:
 
 def ranked_table(data: ReportData) -> tuple[List[str], List[List[Any]]]:
     """The ranked cell table with raw numbers: rank, the grid axes, the statistics and the status counts."""
-    header = ["rank", *data.grid_axes, *STAT_COLUMNS]
+    counted = counted_statuses(data)
+    header = ["rank", *data.grid_axes, *STAT_COLUMNS[: -len(COUNTED)], *counted]
     rows = [
         [cell.rank, *cell.values, cell.median, cell.mean, cell.std, cell.n, cell.best_during_training]
-        + [cell.count(status) for status in COUNTED]
+        + [cell.count(status) for status in counted]
         for cell in data.cells
     ]
     return header, rows
+
+
+def counted_statuses(data: ReportData) -> Sequence[str]:
+    """The statuses the table counts per cell: pruned too where a point was pruned."""
+    return (*COUNTED, PRUNED) if data.points_with(PRUNED) else COUNTED
 
 
 def _num(value: Optional[float]) -> str:
@@ -71,7 +78,7 @@ def ranked_markdown(data: ReportData) -> str:
                 "mean ± std": spread,
                 "n": str(cell.n),
                 "best during training (median)": _num(cell.best_during_training),
-                **{status: str(cell.count(status)) for status in COUNTED},
+                **{status: str(cell.count(status)) for status in counted_statuses(data)},
             }
         )
         rows.append(row)
@@ -79,9 +86,9 @@ def ranked_markdown(data: ReportData) -> str:
 
 
 def status_summary(points: Sequence[Point]) -> str:
-    """`N points: a ok, b diverged, c failed, d interrupted, e pending`."""
+    """`N points: a ok, b diverged, c failed, d interrupted, e pending` (and f pruned where some are)."""
     statuses = [p.status for p in points]
-    known = [*STATUSES, PENDING]
+    known = [s for s in (*STATUSES, PENDING) if s != PRUNED or PRUNED in statuses]
     others = sorted(set(statuses) - set(known))
     return f"{len(points)} points: " + ", ".join(f"{statuses.count(s)} {s}" for s in [*known, *others])
 

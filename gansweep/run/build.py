@@ -45,7 +45,26 @@ def point_callbacks(cfg: DictConfig) -> List[Any]:
     for callback in callbacks:
         if isinstance(callback, RunCheckpoint):  # a resume checks the checkpoint was trained on this config
             callback.config = identity(cfg)
+    search = cfg.get("search")
+    if search is not None and search.get("trial") is not None:  # a trial of an adaptive sweep reports to its study
+        from gansweep.callbacks.trial import TrialReport
+
+        metric = search.metric or headline(cfg)
+        callbacks.insert(
+            1 if cfg.metrics.get("_target_") else 0, TrialReport(search.storage, search.study, search.trial, metric)
+        )
     return callbacks
+
+
+def headline(cfg: DictConfig) -> str:
+    """The metric a sweep of this point optimises when it names none: its evaluation's headline."""
+    from hydra.utils import get_class
+
+    target = cfg.metrics.get("_target_") if cfg.get("metrics") else None
+    if not target:
+        raise ValueError("an adaptive sweep needs an evaluation to report: set metrics (and metrics.every for pruning)")
+    evaluation: Any = get_class(target)
+    return str(evaluation.headline(cfg))
 
 
 def module_options(cfg: DictConfig) -> Dict[str, Any]:

@@ -1,9 +1,10 @@
 """Which points of a sweep can train as one fused model: those whose configs differ only in fusible values.
 
 Fusible (per point inside a group): the seed, learning rates, Adam betas, a gradient penalty's weight (lambda), the
-weight-clipping value and the EMA decay. Anything else (architecture, dataset, loss, constraint types, batch
-size, n_critic, budget, optimizer class, Hydra's job environment, ...) separates groups, and a point that changes
-into its own folder (hydra.job.chdir) or scales float16 gradients (trainer.precision=16-mixed) runs alone.
+weight-clipping value, the EMA decay and an adaptive sweep's trial number. Anything else (architecture, dataset,
+loss, constraint types, batch size, n_critic, budget, optimizer class, Hydra's job environment, ...) separates
+groups, and a point that changes into its own folder (hydra.job.chdir) or scales float16 gradients
+(trainer.precision=16-mixed) runs alone.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("gansweep")
 
-FUSIBLE_KEYS = ("seed", "optim.lr", "optim.lr_generator", "optim.lr_critic", "optim.betas", "train.ema")
+FUSIBLE_KEYS = ("seed", "optim.lr", "optim.lr_generator", "optim.lr_critic", "optim.betas", "train.ema", "search.trial")
 FUSIBLE_CONSTRAINT_KEYS = ("weight", "clip")  # constraint.<name>.weight (lambda), constraint.<name>.clip
 FLOAT16_SCALED = ("16", "16-mixed")  # Lightning's precisions that scale the loss with one GradScaler
 TRAINING_NODES = ("dataset", "arch", "loss", "constraint", "train", "optim", "trainer")  # what a fit reads once

@@ -1,9 +1,10 @@
 """What running the task again does with a run folder: skip it, resume it from its checkpoint, or train it (again).
 
-The folder alone decides, so every launcher gets the same behaviour: metrics.json `ok` or `diverged` -> skip (the
-point is finished); `failed` -> skip unless resume.failed asks for a rerun (from scratch) or a resume (from its
-checkpoint); `interrupted` or no metrics.json -> resume from checkpoints/last.ckpt, or train from scratch when
-there is none. A folder that belongs to another grid point (different overrides) is refused, untouched.
+The folder alone decides, so every launcher gets the same behaviour: metrics.json `ok`, `diverged` or `pruned` ->
+skip (the point is finished; a pruned one keeps its checkpoint); `failed` -> skip unless resume.failed asks for a
+rerun (from scratch) or a resume (from its checkpoint); `interrupted` or no metrics.json -> resume from
+checkpoints/last.ckpt, or train from scratch when there is none. A folder that belongs to another grid point
+(different overrides) is refused, untouched.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from gansweep.grid import point_overrides
 from gansweep.record import (
     CHECKPOINT,
+    FINISHED,
     METRICS_FILE,
     STATE_KEY,
     config_hash,
@@ -135,7 +137,7 @@ def plan_record(
     if _differs(record.get("config_hash"), ident):
         return _changed(run_dir, ident, changed, record)
     status = record.get("status")
-    if status in ("ok", "diverged"):
+    if status in FINISHED:
         return Plan(SKIP, f"recorded as {status}", record)
     if status == "failed":
         if failed == "skip":

@@ -24,7 +24,7 @@ def check_choice(name: str, value: Optional[str], choices: Sequence[str]) -> Non
 class SearchSettings:
     sampler: Optional[str] = None  # grid | tpe | random | qmc; None: grid when the space is a finite grid, else tpe
     pruner: str = "asha"  # asha | hyperband | median | none
-    direction: str = "minimize"  # minimize | maximize
+    direction: str = "minimize"  # minimize | maximize (hydra/sweeper=adaptive: null takes the metric's own)
     metric: Optional[str] = None  # what trials report; None: the sweep's headline metric
     n_trials: Optional[int] = None  # None: the whole grid (grid sampler), else bounded by budget
     budget: Optional[int] = None  # total generator iterations of all trials; None: unlimited

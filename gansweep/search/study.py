@@ -13,6 +13,7 @@ from gansweep.search.samplers import make_sampler
 from gansweep.search.settings import SearchError, SearchSettings
 from gansweep.search.space import SearchSpace
 from gansweep.search.storage import make_storage
+from gansweep.studies import PRUNER_ATTR
 
 
 def open_study(
@@ -42,6 +43,10 @@ def open_study(
         raise
     if study.direction.name.lower() != settings.direction:  # later ones load it as it is
         raise SearchError(other)
+    spec = dict(
+        name=settings.pruner, first_eval=first_eval, trial_iters=trial_iters, reduction_factor=settings.reduction_factor
+    )
+    study.set_user_attr(PRUNER_ATTR, spec)  # a trial's process builds the same pruner (gansweep.studies.load_trial)
     return study
 
 

@@ -37,6 +37,26 @@ GANSWEEP_SWEEPER: Dict[str, Any] = {
 ConfigStore.instance().store(group="hydra/sweeper", name="gansweep", node=GANSWEEP_SWEEPER, provider="gansweep")
 
 
+# hydra/sweeper=adaptive: an Optuna study whose trials report every evaluation and are pruned inside training
+# (gansweep.search). A plain dict, as hydra/sweeper=gansweep's: Optuna is imported only when a sweep starts.
+ADAPTIVE_SWEEPER: Dict[str, Any] = {
+    "_target_": "hydra_plugins.gansweep_launcher.adaptive.AdaptiveSweeper",
+    "params": None,  # Hydra's sweep syntax as hydra-optuna-sweeper spells it (choice, range, interval, tag(log, ...))
+    "sampler": None,  # grid | tpe | random | qmc; null: grid for a finite grid, else tpe
+    "pruner": "asha",  # asha | hyperband | median | none: rungs from the first evaluation (metrics.every), x3 each
+    "metric": None,  # null: the points' headline metric (the report's: fid_inception, fid_*, modes_covered, ...)
+    "direction": None,  # minimize | maximize; null: the metric's own (modes up, distances down)
+    "n_trials": None,  # null: the whole grid (grid sampler); a search space needs n_trials or budget
+    "budget": None,  # total generator iterations of all trials; null: unlimited
+    "storage": None,  # an Optuna storage URL; null: a file in the sweep folder (optuna-dashboard reads it)
+    "study_name": None,  # null: the sweep folder's name
+    "seed": None,  # the sampler's seed
+    "reduction_factor": 3,  # ASHA's and Hyperband's: a third of a rung's trials go on
+    "max_batch_size": None,  # trials launched at once; null: the launcher's slots x its fused group size
+}
+ConfigStore.instance().store(group="hydra/sweeper", name="adaptive", node=ADAPTIVE_SWEEPER, provider="gansweep")
+
+
 # hydra/launcher=slurm: one SLURM array task per grid point, or per fused group (`fuse`). Every other key is
 # hydra-submitit-launcher's (hydra.launcher.partition=gpu hydra.launcher.account=lab ...); these are gansweep's
 # defaults.

@@ -1,0 +1,205 @@
+"""`hydra/sweeper=adaptive`: an Optuna study over Hydra's sweep syntax whose trials are gansweep points. Each trial
+reports its evaluations to the study from inside training (gansweep.callbacks.trial), and the study's pruner stops
+hopeless ones there (recorded `pruned`, checkpoint kept); the sweep tells the study how each trial ended, read from
+its metrics.json: ok -> its final metric, pruned -> pruned, diverged or failed -> failed (never NaN).
+
+Trials are asked as slots free, in batches of the launcher's concurrency (gansweep's: workers x fuse, so that trials
+that differ only in fusible values train as one fused group and a pruned member leaves it without stopping the
+others). A trial's job number is its number in the study, so a resumed sweep (the same command, or gansweep-resume)
+finds each trial's folder: trials still running when the sweep stopped continue from their checkpoints first, and
+the study goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from hydra.core.utils import JobReturn
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from gansweep.record import higher_is_better, read_record
+from gansweep.search.settings import SearchSettings
+from gansweep.search.space import SearchSpace, parse_space
+
+log = logging.getLogger("gansweep")
+
+
+class AdaptiveSweeper(Sweeper):
+    def __init__(self, params: Optional[Dict[str, str]] = None, max_batch_size: Optional[int] = None, **search: Any):
+        self.params = dict(params or {})
+        self.max_batch_size = max_batch_size
+        self.search = search  # gansweep.search.settings.SearchSettings' fields
+        self.config: Optional[DictConfig] = None
+        self.launcher: Any = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: List[str]) -> Any:
+        from gansweep.search.budget import spending, stop_rule
+        from gansweep.search.storage import storage_address
+        from gansweep.search.study import open_study
+
+        assert self.config is not None
+        _quiet_libraries()
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # what gansweep-resume and the report read
+        space = parse_space(self.params, arguments)
+        settings = self._settings()
+        first_eval, trial_iters = _rungs(self.config)
+        study = open_study(settings, space, sweep_dir, first_eval, trial_iters)
+        rule = stop_rule(settings, space)
+        trial_overrides = _TrialOverrides(
+            space, storage_address(settings.storage, sweep_dir), study.study_name, settings
+        )
+        log.info(
+            f"adaptive sweep: study {study.study_name!r} ({settings.direction} {settings.metric}), "
+            f"sampler {type(study.sampler).__name__}, pruner {type(study.pruner).__name__}"
+        )
+        returns: List[Sequence[JobReturn]] = []
+        unfinished = _running(study)  # a resumed sweep's trials that were running: they continue first
+        while True:
+            batch = unfinished[: self._batch_size()]
+            unfinished = unfinished[len(batch) :]
+            while len(batch) < self._batch_size() and not rule.should_stop(study):
+                batch.append(study.ask(_distributions(space)))
+            if not batch:
+                break
+            results = self._launch([trial_overrides(t) for t in batch], [t.number for t in batch])
+            for trial, result in zip(batch, results, strict=True):
+                self._tell(study, trial, result, sweep_dir, settings)
+            returns.append(results)
+        log.info(f"adaptive sweep: {spending(study, space, trial_iters)}")
+        return returns
+
+    # -- the pieces ---------------------------------------------------------------------------------------------------
+    def _settings(self) -> SearchSettings:
+        """The settings, the metric and direction filled in: the points' headline metric (gansweep.record) and its
+        direction, unless given."""
+        assert self.config is not None
+        fields = dict(self.search)
+        settings = SearchSettings(**{**fields, "direction": fields.get("direction") or "minimize"})
+        if settings.metric is None:
+            from gansweep.run.build import headline
+
+            settings = replace(settings, metric=headline(self.config))
+        if not fields.get("direction"):
+            settings = replace(settings, direction="maximize" if higher_is_better(str(settings.metric)) else "minimize")
+        return settings
+
+    def _batch_size(self) -> int:
+        """Trials launched at once: max_batch_size, or the launcher's concurrency (gansweep's: its slots times its
+        fused group size), else one."""
+        if self.max_batch_size:
+            return int(self.max_batch_size)
+        assert self.config is not None
+        launcher = self.config.hydra.launcher
+        slots = int(launcher.get("workers") or launcher.get("n_jobs") or launcher.get("array_parallelism") or 1)
+        return max(1, min(slots, 256) * int(launcher.get("fuse") or 1))
+
+    def _launch(self, jobs: List[List[str]], numbers: List[int]) -> Sequence[JobReturn]:
+        """One launch of the trials, each with its trial number as its job number (its folder)."""
+        if hasattr(self.launcher, "job_numbers"):  # gansweep's launcher takes any job numbers
+            self.launcher.job_numbers = numbers
+            return self.launcher.launch(jobs, initial_job_idx=numbers[0])
+        results: List[JobReturn] = []
+        start = 0
+        for end in range(1, len(numbers) + 1):  # another launcher: a launch per run of consecutive numbers
+            if end == len(numbers) or numbers[end] != numbers[end - 1] + 1:
+                results.extend(self.launcher.launch(jobs[start:end], initial_job_idx=numbers[start]))
+                start = end
+        return results
+
+    def _tell(self, study: Any, trial: Any, result: JobReturn, sweep_dir: Path, settings: SearchSettings) -> None:
+        """The trial's end, as its record says: ok -> its final metric; pruned -> pruned; interrupted -> left running
+        (a resume continues it); diverged, failed, a non-finite or missing value -> failed."""
+        import optuna
+
+        from gansweep.search.budget import ITERS_ATTR
+        from gansweep.search.study import tell
+
+        record = read_record(_run_dir(result, sweep_dir, trial.number)) or {}
+        status = record.get("status")
+        states = optuna.trial.TrialState
+        if isinstance(record.get("g_iters"), int):  # what the trial spent (gansweep.search.budget)
+            trial.set_user_attr(ITERS_ATTR, record["g_iters"])
+        if status == "interrupted":
+            return
+        if status == "pruned":
+            tell(study, trial, state=states.PRUNED)
+            return
+        value = (record.get("metrics") or {}).get(str(settings.metric))
+        if status == "ok" and isinstance(value, (int, float)) and math.isfinite(value):
+            tell(study, trial, float(value))
+        else:
+            tell(study, trial, state=states.FAIL)
+
+
+class _TrialOverrides:
+    """A trial's overrides: its values (and the fixed ones), and where its evaluations are reported."""
+
+    def __init__(self, space: SearchSpace, storage: str, study: str, settings: SearchSettings) -> None:
+        self.space, self.storage, self.study, self.metric = space, storage, study, settings.metric
+
+    def __call__(self, trial: Any) -> List[str]:
+        return [
+            *self.space.overrides(trial.params),
+            f"search.storage={_quoted(self.storage)}",
+            f"search.study={_quoted(self.study)}",
+            f"search.trial={trial.number}",
+            f"search.metric={_quoted(str(self.metric))}",
+        ]
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _distributions(space: SearchSpace) -> Dict[str, Any]:
+    from gansweep.search.distributions import distributions
+
+    return distributions(space)
+
+
+def _running(study: Any) -> List[Any]:
+    """Trials a stopped sweep left running, as trials to launch again (optuna.trial.Trial, in number order)."""
+    import optuna
+
+    running = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+    return [optuna.trial.Trial(study, t._trial_id) for t in sorted(running, key=lambda t: t.number)]
+
+
+def _rungs(config: DictConfig) -> tuple:
+    """(the first evaluation's generator iteration, a trial's budget): the pruner's first rung and its last."""
+    iters = int(OmegaConf.select(config, "train.iters"))
+    every = OmegaConf.select(config, "metrics.every", default=None)
+    if not every:
+        log.warning("metrics.every is unset: trials report only their final evaluation, so none can be pruned")
+    return int(every or iters), iters
+
+
+def _run_dir(result: JobReturn, sweep_dir: Path, number: int) -> Path:
+    """The trial's run folder: its job's output_dir, else the sweep's default subdir (its job number)."""
+    hydra = getattr(result, "hydra_cfg", None)
+    output = OmegaConf.select(hydra, "hydra.runtime.output_dir", default=None) if hydra is not None else None
+    return Path(str(output)) if output else sweep_dir / str(number)
+
+
+def _quiet_libraries() -> None:
+    """Optuna's per-trial info lines and alembic's (its SQLite schema) under Hydra's log format: warnings only."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
