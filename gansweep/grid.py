@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 
 MULTIRUN_FILE = "multirun.yaml"
 GRID_SWEEPERS = ("BasicSweeper", "GansweepSweeper")  # sweepers whose points are the cartesian grid of the overrides
+CONTINUING_SWEEPERS = (*GRID_SWEEPERS, "AdaptiveSweeper")  # the same command continues their sweep (gansweep-resume)
 # overrides that steer how a point runs, not which point it is: they may change between attempts
 EXECUTION_KEYS = ("resume.", "train.checkpoint_every", "search.")  # search.*: an adaptive sweep's trial bookkeeping
 

@@ -124,9 +124,18 @@ def test_an_adaptive_sweep_from_the_shell_records_what_its_study_holds_and_conti
             assert record["pruned_at"] == max(trial.intermediate_values) < 90
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
     assert pruned and f"{len(pruned)} pruned" in (sweep / "report.md").read_text()
-    again = gansweep(*SWEEP, f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # the study is complete: nothing runs again
+    records = {p: p.read_bytes() for p in sweep.glob("*/metrics.json")}
+    again = subprocess.run(  # the study is complete: gansweep-resume continues it, and nothing is left to run
+        [sys.executable, "-c", "from gansweep.cli import resume; resume()", str(sweep)],
+        cwd=tmp_path,
+        env=dict(os.environ, OMP_NUM_THREADS="1", WANDB_MODE="disabled"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(optuna.load_study(study_name="sweep", storage=f"sqlite:///{sweep / 'optuna.db'}").trials) == 8
+    assert {p: p.read_bytes() for p in sweep.glob("*/metrics.json")} == records
 
 
 @pytest.mark.parametrize(

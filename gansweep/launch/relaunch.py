@@ -2,9 +2,9 @@
 sweeper saves it there), else DIR/.gansweep/multirun.yaml (gansweep's claim saves it for any sweeper), else a point's
 own .hydra/hydra.yaml; its `--config-dir` too, from the config sources it records. It runs again on the same folder:
 a grid gives the same job numbers, so each point finds its own folder, where the task skips, resumes or trains it
-(gansweep.run.plan). A sweep whose sweeper chose its points (Optuna, Nevergrad, Ax: running the command again would
-start another study) is resumed point by point instead: the points its folders hold, each with its own overrides
-(`hydra/sweeper=gansweep hydra.sweeper.points=FILE`)."""
+(gansweep.run.plan); hydra/sweeper=adaptive continues its study the same way. A sweep whose sweeper chose its points
+(Optuna's, Nevergrad, Ax: running the command again would start another study) is resumed point by point instead:
+the points its folders hold, each with its own overrides (`hydra/sweeper=gansweep hydra.sweeper.points=FILE`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
-from gansweep.grid import GRID_SWEEPERS, MULTIRUN_FILE
+from gansweep.grid import CONTINUING_SWEEPERS, MULTIRUN_FILE
 
 POINTS_FILE = Path(".gansweep") / "points.yaml"  # a non-grid sweep's points, for hydra.sweeper.points
 _PLAIN = re.compile(r"^[\w/.\-~]+$")  # a value Hydra's override grammar takes unquoted
@@ -30,7 +30,7 @@ def resume_command(sweep_dir: Path, extra: Sequence[str] = ()) -> Tuple[List[str
     assert isinstance(overrides, dict)
     launcher = [o for o in overrides["hydra"] if o.split("=", 1)[0].lstrip("+~") not in _REPLACED]
     target = str(OmegaConf.select(hydra, "sweeper._target_", default="") or "")
-    if from_point or (target and not target.endswith(GRID_SWEEPERS)):  # its points, not its search, run again
+    if from_point or (target and not target.endswith(CONTINUING_SWEEPERS)):  # its points, not its search, run again
         launcher = [o for o in launcher if not _sweeper_choice(o)]
         launcher += ["hydra/sweeper=gansweep", f"hydra.sweeper.points={_quoted(str(_write_points(sweep_dir)))}"]
     cwd = OmegaConf.select(hydra, "runtime.cwd", throw_on_resolution_failure=False)
