@@ -1,0 +1,122 @@
+"""Adaptive sweeps against the full grid: a toy WGAN-GP protocol (lr x lambda x seed = 4 x 4 x 3) trained as the
+whole grid and as ASHA and Hyperband studies of the same configs (hydra/sweeper=adaptive; the grid is the same
+sweeper with pruner=none), each from the shell in its own folder. For each, prints the generator iterations spent as
+a fraction of the grid's, whether the best config it found (by its own trials) is within the seed spread of the
+grid's best (its median over seeds, from the grid's own runs, inside the min..max over seeds of the grid's best), and
+how idle the launcher's slots were (1 - busy process-seconds / (slots x the span of the points)).
+
+    python benchmarks/adaptive.py --quick                  # minutes on 2 CPU cores
+    python benchmarks/adaptive.py --datasets ring8 grid25  # the full protocol (3,000 iterations, every 250)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from gansweep.record import higher_is_better, read_records
+
+LRS, LAMBDAS, SEEDS = ("5e-5", "1e-4", "5e-4", "1e-3"), ("0.1", "1", "10", "100"), ("0", "1", "2")
+Config = Tuple[str, str]  # (optim.lr, constraint.gp.weight)
+
+
+def sweep(folder: Path, dataset: str, pruner: str, args: argparse.Namespace) -> float:
+    """Runs one sweep of the grid's configs with `pruner` into `folder`; its wall time in seconds."""
+    command = [
+        sys.executable, "-m", "gansweep", "-m", "hydra/sweeper=adaptive", f"hydra.sweeper.pruner={pruner}",
+        f"dataset={dataset}", f"optim.lr={','.join(LRS)}", f"constraint.gp.weight={','.join(LAMBDAS)}",
+        f"seed={','.join(SEEDS)}", f"train.iters={args.iters}", f"metrics.every={args.every}",
+        f"metrics.num_samples={args.samples}", f"arch.hidden={args.hidden}", f"train.batch_size={args.batch}",
+        f"hydra.sweeper.metric={args.metric}", "hydra.sweeper.seed=0", f"hydra.launcher.workers={args.workers}",
+        f"hydra.launcher.fuse={args.fuse}", f"hydra.sweep.dir={folder}", "logger=none", "callbacks=none",
+    ]  # fmt: skip
+    env = dict(os.environ, WANDB_MODE="disabled")
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{pruner} sweep failed:\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def finals(folder: Path, metric: str) -> Dict[Config, List[float]]:
+    """The ok points' final metric by config, over their seeds."""
+    out: Dict[Config, List[float]] = {}
+    for record in read_records(folder):
+        values = dict(o.split("=", 1) for o in record.get("overrides", []) if "=" in o)
+        value = (record.get("metrics") or {}).get(metric)
+        if record.get("status") == "ok" and isinstance(value, (int, float)):
+            out.setdefault((values["optim.lr"], values["constraint.gp.weight"]), []).append(float(value))
+    return out
+
+
+def best(by_config: Dict[Config, List[float]], higher: bool) -> Optional[Config]:
+    scored = {c: statistics.median(v) for c, v in by_config.items() if v}
+    return (max if higher else min)(scored, key=scored.__getitem__) if scored else None
+
+
+def spent(folder: Path) -> int:
+    return sum(int(r.get("g_iters") or 0) for r in read_records(folder))
+
+
+def idleness(folder: Path, slots: int) -> float:
+    """1 - busy process-seconds / (slots x the time from the first point's start to the last one's end), from the
+    launcher's jobs.jsonl (a fused group's points share one process: counted once)."""
+    jobs = [json.loads(line) for line in (folder / "jobs.jsonl").read_text().splitlines() if line.strip()]
+    processes = {(job["pid"], job["start"]): job["end"] - job["start"] for job in jobs}
+    span = max(job["end"] for job in jobs) - min(job["start"] for job in jobs)
+    return max(0.0, 1.0 - sum(processes.values()) / (slots * span))
+
+
+def compare(dataset: str, args: argparse.Namespace, root: Path) -> None:
+    higher = higher_is_better(args.metric)
+    walls = {p: sweep(root / f"{dataset}-{p}", dataset, p, args) for p in ("none", "asha", "hyperband")}
+    grid = finals(root / f"{dataset}-none", args.metric)
+    grid_best = best(grid, higher)
+    assert grid_best is not None, "no grid point ended ok"
+    low, high = min(grid[grid_best]), max(grid[grid_best])
+    print(f"\n{dataset}: grid best {grid_best} ({args.metric} over seeds {grid[grid_best]}), slots {args.workers}")
+    for pruner, wall in walls.items():
+        folder = root / f"{dataset}-{pruner}"
+        found = best(finals(folder, args.metric), higher)
+        median = statistics.median(grid[found]) if found in grid else float("nan")
+        within = found is not None and low <= median <= high
+        name = "grid" if pruner == "none" else pruner
+        print(f"[{name}] fraction of grid iterations: {spent(folder) / spent(root / f'{dataset}-none'):.3f}")
+        print(f"[{name}] best within seed spread: {'yes' if within else 'no'}")
+        print(f"[{name}]   best found {found}, its grid median {median:.4g}; wall {wall:.0f} s; "
+              f"slot idleness {idleness(folder, args.workers):.1%}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="ring8 only, 300 iterations, an evaluation every 50")
+    parser.add_argument("--datasets", nargs="+", default=["ring8", "grid25"])
+    parser.add_argument("--metric", default="energy_distance")
+    parser.add_argument("--iters", type=int, default=3000)
+    parser.add_argument("--every", type=int, default=250)
+    parser.add_argument("--samples", type=int, default=2500)
+    parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--fuse", type=int, default=3)
+    parser.add_argument("--keep", type=Path, default=None, help="leave the sweeps in this folder")
+    args = parser.parse_args()
+    if args.quick:
+        args.datasets, args.iters, args.every, args.samples, args.hidden, args.batch = ["ring8"], 300, 50, 500, 64, 64
+    root = args.keep or Path(tempfile.mkdtemp(prefix="gansweep-adaptive-"))
+    print(f"{len(LRS) * len(LAMBDAS) * len(SEEDS)} points, {args.iters} generator iterations each, {args.metric} "
+          f"every {args.every}; sweeps in {root}")  # fmt: skip
+    for dataset in args.datasets:
+        compare(dataset, args, root)
+
+
+if __name__ == "__main__":
+    main()
