@@ -80,12 +80,14 @@ def varying_keys(points: Sequence[Dict[str, str]]) -> List[str]:
 
 
 def point_overrides(overrides: Sequence[str]) -> List[str]:
-    """The overrides that identify a grid point: all but the execution keys (resume.*, train.checkpoint_every)."""
+    """The overrides that identify a grid point: all but the execution keys (resume.*, train.checkpoint_every,
+    search.*)."""
     return [o for o in overrides if not o.lstrip("~+").split("=", 1)[0].startswith(EXECUTION_KEYS)]
 
 
 def varying_overrides(overrides: Sequence[Sequence[str]]) -> List[str]:
-    """Each point's overrides as one string, keeping only the keys whose value differs between points (the axes)."""
-    parsed = [parse_overrides(point) for point in overrides]
+    """Each point's overrides as one string, keeping only the keys whose value differs between points (the axes);
+    the execution keys are not a point's axes (an adaptive sweep's trial numbers included)."""
+    parsed = [parse_overrides(point_overrides(point)) for point in overrides]
     keys = varying_keys(parsed) if len(parsed) > 1 else list(parsed[0]) if parsed else []
     return [" ".join(f"{k}={p[k]}" for k in keys if k in p) for p in parsed]

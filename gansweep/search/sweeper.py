@@ -47,12 +47,12 @@ class AdaptiveSweeper(Sweeper):
         )
 
     def sweep(self, arguments: List[str]) -> Any:
+        _quiet_libraries()
         from gansweep.search.budget import spending, stop_rule
         from gansweep.search.storage import storage_address
         from gansweep.search.study import open_study
 
         assert self.config is not None
-        _quiet_libraries()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # what gansweep-resume and the report read
@@ -199,7 +199,7 @@ def _run_dir(result: JobReturn, sweep_dir: Path, number: int) -> Path:
 
 def _quiet_libraries() -> None:
     """Optuna's per-trial info lines and alembic's (its SQLite schema) under Hydra's log format: warnings only."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # before optuna imports it: its plugin lines at import
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
