@@ -3,7 +3,7 @@ callbacks) vs a plain-PyTorch WGAN-GP loop of the same DCGAN-32 networks, in thi
 
 On CUDA the plain loop runs twice: naive fp32, and with the precision settings gansweep uses by default
 (TF32 + channels-last); the ratios against both are printed.
-    python benchmarks/image_step.py [--iters 20] [--batch 64] [--device cpu|cuda]
+    python benchmarks/image_step.py [--iters 20] [--batch 64] [--rounds 3] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from functools import partial
 from typing import Optional
 
 import torch
-from timing import InMemory, timed_fit  # benchmarks/timing.py, beside this script
+from timing import InMemory, interleaved, timed_fit  # benchmarks/timing.py, beside this script
 from torch import Tensor
 
 from gansweep.constraints.gradient_penalty import GradientPenalty
@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--n-critic", type=int, default=5)
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--dim", type=int, default=None, help="DCGAN width (default: the paper's, 128)")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
@@ -94,11 +95,17 @@ def main() -> None:
     images = torch.randint(0, 256, (args.images, *SHAPE), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     shape = (args.iters, args.batch, args.n_critic, args.device)
     plain_loop(images, 2, *shape[1:], fast=True, dim=args.dim)  # warm-up (allocator, kernels)
-    plains = {"plain PyTorch fp32": plain_loop(images, *shape, fast=False, dim=args.dim)}
+    runs = {"plain PyTorch fp32": partial(plain_loop, images, *shape, fast=False, dim=args.dim)}
     if args.device == "cuda":
-        plains["plain PyTorch TF32 + channels-last"] = plain_loop(images, *shape, fast=True, dim=args.dim)
-    ours = gansweep_loop(images, *shape, dim=args.dim)
-    print(f"WGAN-GP DCGAN-32 device={args.device} batch={args.batch} n_critic={args.n_critic} iters={args.iters}")
+        runs["plain PyTorch TF32 + channels-last"] = partial(plain_loop, images, *shape, fast=True, dim=args.dim)
+    runs["gansweep"] = partial(gansweep_loop, images, *shape, dim=args.dim)
+    rates = interleaved(runs, args.rounds)  # the runs take turns: load that changes hits each alike
+    ours = rates.pop("gansweep")
+    plains = rates
+    print(
+        f"WGAN-GP DCGAN-32 device={args.device} batch={args.batch} n_critic={args.n_critic} iters={args.iters} "
+        f"(median of {args.rounds} interleaved rounds)"
+    )
     for name, rate in plains.items():
         print(f"{name:36s}: {rate:8.3f} G it/s")
     print(f"{'gansweep (defaults)':36s}: {ours:8.3f} G it/s (Lightning trainer start included)")

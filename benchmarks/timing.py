@@ -3,8 +3,9 @@ group), and a dataset already in memory, so that they measure training and evalu
 
 from __future__ import annotations
 
+import statistics
 import time
-from typing import Any, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -47,3 +48,13 @@ def timed_fit(
     start = time.perf_counter()
     fit([FitPoint(point, data) for data, point in points], loss, {"log_every": 50}, settings)
     return iters / (time.perf_counter() - start)
+
+
+def interleaved(runs: Dict[str, Callable[[], float]], rounds: int) -> Dict[str, float]:
+    """Each run's median rate over `rounds` rounds, the runs taking turns within a round (load that changes during
+    the measurement hits every run alike)."""
+    rates: Dict[str, List[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            rates[name].append(run())
+    return {name: statistics.median(values) for name, values in rates.items()}

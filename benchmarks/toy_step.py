@@ -1,7 +1,8 @@
 """Generator iterations per second: gansweep's GANModule under Lightning vs a plain-PyTorch WGAN-GP loop.
 
-Both run in this process on the same networks, data, batch size and n_critic; the script prints the ratio.
-    python benchmarks/toy_step.py [--iters 300] [--hidden 128] [--device cpu|cuda]
+Both run in this process on the same networks, data, batch size and n_critic, taking turns (--rounds); the script
+prints their median rates and the ratio.
+    python benchmarks/toy_step.py [--iters 300] [--hidden 128] [--rounds 3] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import warnings
 from functools import partial
 
 import torch
-from timing import timed_fit  # benchmarks/timing.py, beside this script
+from timing import interleaved, timed_fit  # benchmarks/timing.py, beside this script
 
 from gansweep.constraints.gradient_penalty import GradientPenalty
 from gansweep.data.toy import ToyDataModule
@@ -69,15 +70,19 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--n-critic", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     shape = (args.iters, args.hidden, args.batch, args.n_critic, args.device)
     plain_loop(20, *shape[1:])  # warm-up (allocator, kernels)
-    plain = plain_loop(*shape)
-    ours = gansweep_loop(*shape)
-    print(f"device={args.device} hidden={args.hidden} batch={args.batch} n_critic={args.n_critic} iters={args.iters}")
+    rates = interleaved({"plain": partial(plain_loop, *shape), "gansweep": partial(gansweep_loop, *shape)}, args.rounds)
+    plain, ours = rates["plain"], rates["gansweep"]
+    print(
+        f"device={args.device} hidden={args.hidden} batch={args.batch} n_critic={args.n_critic} iters={args.iters} "
+        f"threads={torch.get_num_threads()} (median of {args.rounds} interleaved rounds)"
+    )
     print(f"plain PyTorch : {plain:8.1f} G it/s")
     print(f"gansweep      : {ours:8.1f} G it/s (Lightning trainer start included)")
     print(f"ratio gansweep/plain: {ours / plain:.3f}")

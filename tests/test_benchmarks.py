@@ -13,8 +13,11 @@ pytestmark = pytest.mark.slow  # each starts a Python that imports torch and Lig
 @pytest.mark.parametrize(
     "script, args",
     [
-        ("toy_step.py", ["--iters", "3", "--hidden", "8", "--batch", "16"]),
-        ("image_step.py", ["--iters", "2", "--batch", "4", "--n-critic", "2", "--images", "32", "--dim", "8"]),
+        ("toy_step.py", ["--iters", "3", "--hidden", "8", "--batch", "16", "--rounds", "1"]),
+        (
+            "image_step.py",
+            ["--iters", "2", "--batch", "4", "--n-critic", "2", "--images", "32", "--dim", "8", "--rounds", "1"],
+        ),
         ("eval_step.py", ["--metrics", "inception", "--samples", "40", "--real", "40", "--batch", "20", "--dim", "8"]),
     ],
 )
