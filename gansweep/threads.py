@@ -1,15 +1,18 @@
 """How a point's process uses the CPU: torch's intra-op thread count and how its OpenMP threads wait, chosen where
 the process starts, so that a run beside other CPU-bound work (another program, or the sweep's other workers)
-keeps its share of the machine instead of collapsing.
+keeps its speed instead of collapsing.
 
-torch's CPU wheel runs its intra-op threads (and MKL's) on GNU OpenMP (libgomp). By default a libgomp thread that
-reaches the end of a parallel region spins (~3 ms) waiting for its partners; beside a neighbour that holds a core
-the partner is descheduled and the spinning burns the time it needed: the toy step ran 10-100x slower beside busy
-processes on 2 cores (benchmarks/neighbour.py). So, unless the user chose:
-- waiting threads sleep at once (OMP_WAIT_POLICY=PASSIVE). libgomp reads it when torch is first imported, so it is
-  put in the environment before that, in the CLI's process and so in the sweep's forkserver (`prepare_environment`);
-- each of W points running at once takes at most cores // W threads, and no more than the cores left idle by
-  other processes when it starts (measured over 0.2 s), at least one (`apply`).
+torch's CPU wheel runs its intra-op threads (and MKL's) on GNU OpenMP (libgomp): every op is a fork-join over the
+team, and a waiting thread spins (~3 ms by default). Beside a busy neighbour a team as large as the machine waits
+on a descheduled partner at every op: on 2 cores the toy step fell to 37% (one busy loop) and 10% (two) of its
+solo speed, a quickstart point to 6% and 1%, while one thread kept a core's worth (benchmarks/neighbour.py). So,
+unless the user chose:
+- a point takes at most its share of the cores (cores // points at once) and never every core it finds idle when
+  it starts (measured over 0.2 s): one is left for whatever else runs or starts, so a neighbour costs it a core at
+  most, never the team's synchronisation. On 2 cores that is one thread (`apply`);
+- a team of threads waits asleep (OMP_WAIT_POLICY=PASSIVE): beside a neighbour a 2-thread team kept 50-60% of its
+  speed passive and 20-30% spinning. libgomp reads it when torch is first imported, so it goes into the
+  environment before that, in the CLI's process and so in the sweep's forkserver (`prepare_environment`).
 The user's choice wins: OMP_NUM_THREADS / MKL_NUM_THREADS (thread count) or OMP_WAIT_POLICY / GOMP_SPINCOUNT (wait
 policy) in the environment, or torch.set_num_threads in their own callback (it runs later).
 GANSWEEP_THREADS=torch leaves torch's defaults alone (the behaviour before this module; benchmarks compare both).
@@ -40,15 +43,15 @@ class ThreadChoice:
 
 def choose(cores: int, concurrency: int, environ: Mapping[str, str], idle: Optional[float] = None) -> ThreadChoice:
     """The policy: one of `concurrency` points sharing `cores`, `idle` of them unused by other processes (None:
-    unknown); a setting already in `environ` is the user's and wins."""
+    unknown, taken as all); a setting already in `environ` is the user's and wins."""
     if environ.get(SWITCH, "").strip().lower() == "torch":
         return ThreadChoice({}, None)
     env = {} if any(environ.get(key, "").strip() for key in USER_WAIT) else dict(WAIT_ENV)
     if any(environ.get(key, "").strip() for key in USER_THREADS):
         return ThreadChoice(env, None)
     share = max(1, cores // max(1, concurrency))
-    free = share if idle is None else max(1, int(idle + 0.5))  # a core more than half idle counts
-    return ThreadChoice(env, min(share, free))
+    spare = int((cores if idle is None else idle) + 0.5) - 1  # a core more than half idle counts; one is left
+    return ThreadChoice(env, max(1, min(share, spare)))
 
 
 def cpu_cores() -> int:
@@ -123,8 +126,8 @@ def apply(concurrency: int = 1, ours: Sequence[int] = ()) -> Optional[int]:
     are not training, e.g. its launcher): set now if torch is loaded, else through OMP_NUM_THREADS for when it loads.
     Returns the count, or None where the user's setting stands."""
     cores = cpu_cores()
-    share = choose(cores, concurrency, os.environ).threads
-    idle = idle_cores(ours=ours) if share is not None and share > 1 else None  # one thread needs no probe
+    most = choose(cores, concurrency, os.environ).threads
+    idle = idle_cores(ours=ours) if most is not None and most > 1 else None  # one thread needs no probe
     threads = choose(cores, concurrency, os.environ, idle).threads
     if threads is None:
         return None

@@ -17,10 +17,11 @@ PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 @pytest.mark.parametrize(
     "cores, concurrency, idle, expected",
-    [(2, 1, None, 2), (2, 2, None, 1), (2, 3, None, 1), (16, 4, None, 4), (16, 3, None, 5),
-     (2, 1, 2.0, 2), (2, 1, 1.0, 1), (2, 1, 1.6, 2), (2, 1, 0.0, 1), (16, 2, 3.2, 3), (16, 2, 15.0, 8)],
+    [(2, 1, None, 1), (2, 2, None, 1), (2, 3, None, 1), (1, 1, None, 1), (4, 1, None, 3), (16, 4, None, 4),
+     (16, 3, None, 5), (16, 1, None, 15), (2, 1, 2.0, 1), (2, 1, 0.0, 1), (4, 1, 4.0, 3), (4, 1, 2.6, 2),
+     (4, 1, 2.4, 1), (16, 2, 3.2, 2), (16, 2, 15.0, 8)],
 )  # fmt: skip
-def test_each_point_takes_its_share_of_the_cores_and_no_more_than_is_idle(cores, concurrency, idle, expected):
+def test_a_point_takes_its_share_of_the_cores_but_never_every_idle_core(cores, concurrency, idle, expected):
     assert choose(cores, concurrency, {}, idle) == ThreadChoice(PASSIVE, expected)
 
 
@@ -32,7 +33,7 @@ def test_a_thread_count_in_the_environment_is_the_users_and_wins(key):
 
 @pytest.mark.parametrize("key, value", [("OMP_WAIT_POLICY", "ACTIVE"), ("GOMP_SPINCOUNT", "10000")])
 def test_a_wait_policy_in_the_environment_is_the_users_and_wins(key, value):
-    assert choose(2, 1, {key: value}) == ThreadChoice({}, 2)
+    assert choose(4, 1, {key: value}) == ThreadChoice({}, 3)
 
 
 def test_gansweep_threads_torch_leaves_torchs_defaults():
@@ -60,8 +61,10 @@ def test_apply_sets_torchs_threads_and_a_user_setting_stands(monkeypatch):
     monkeypatch.setattr(threads, "cpu_cores", lambda: 4)
     monkeypatch.setattr(threads, "idle_cores", lambda **kwargs: 4.0)
     try:
+        assert threads.apply(concurrency=1) == 3 and torch.get_num_threads() == 3
         assert threads.apply(concurrency=2) == 2 and torch.get_num_threads() == 2
-        assert threads.apply(concurrency=4) == 1 and torch.get_num_threads() == 1
+        monkeypatch.setattr(threads, "idle_cores", lambda **kwargs: 1.0)  # a neighbour holds three cores
+        assert threads.apply(concurrency=2) == 1 and torch.get_num_threads() == 1
         monkeypatch.setenv("OMP_NUM_THREADS", "3")
         torch.set_num_threads(3)
         assert threads.apply(concurrency=4) is None and torch.get_num_threads() == 3
