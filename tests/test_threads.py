@@ -90,23 +90,9 @@ def test_the_cli_puts_the_wait_policy_in_place_before_torch_loads(tmp_path):
 @pytest.mark.slow  # starts several Pythons that import torch and Lightning
 def test_neighbour_benchmark_runs_both_policies_beside_a_busy_loop():
     script = REPO / "benchmarks" / "neighbour.py"
-    args = [
-        "--rounds",
-        "1",
-        "--iters",
-        "2",
-        "--hidden",
-        "8",
-        "--batch",
-        "16",
-        "--point-iters",
-        "2",
-        "--neighbours",
-        "0,1",
-    ]
-    proc = subprocess.run(
-        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=600, env=cli_env()
-    )
+    tiny = "--rounds 1 --iters 2 --hidden 8 --batch 16 --point-iters 2 --neighbours 1"  # one busy loop, both policies
+    args = [sys.executable, str(script), *tiny.split()]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600, env=cli_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     for row in ("| toy step | old |", "| toy step | new |", "| quickstart point | new/old |"):
         assert row in proc.stdout, proc.stdout
