@@ -149,3 +149,34 @@ def test_a_sweep_without_a_metric_optimises_its_points_headline(overrides, metri
 
     assert headline(compose_config(overrides)) == metric
     assert higher_is_better(metric) == (metric == "modes_covered")  # the study's direction follows
+
+
+def test_trials_are_pulled_as_slots_free_running_ones_first_and_told_as_they_end():
+    from gansweep.search.budget import StopRule
+    from gansweep.search.space import parse_space
+    from gansweep.search.sweeper import _Trials
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    space = parse_space({"optim.lr": "interval(1e-4, 1e-3)"})
+    left_running = study.ask({"optim.lr": optuna.distributions.UniformDistribution(1e-4, 1e-3)})
+    told = []
+    trials = _Trials(
+        study, space, StopRule(n_trials=3), lambda t: [f"n={t.number}"], [left_running], lambda t, r: told.append(t)
+    )
+    first = trials.next_jobs(2)  # a freed slot of a fused pair: the running trial first, then a new one
+    assert [num for num, _ in first] == [left_running.number, 1] and first[0][1] == ["n=0"]
+    assert [num for num, _ in trials.next_jobs(2)] == [2]  # n_trials: one more, then none
+    assert trials.next_jobs(1) == []
+    trials.ended(1, None)
+    assert [t.number for t in told] == [1] and set(trials.running) == {0, 2}
+
+
+@pytest.mark.slow
+def test_a_study_whose_trial_cannot_train_records_it_failed_and_ends(tmp_path: Path):
+    sweep = tmp_path / "sweep"
+    args = ["hydra/sweeper=adaptive", "optim.lr=1e-4,-1", "train.iters=20", "metrics.every=10"]  # -1 cannot train
+    done = gansweep(*args, "metrics.num_samples=100", "arch.hidden=16", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    by_lr = {str(t.params["optim.lr"]): t.state for t in study.trials}
+    assert by_lr == {"0.0001": optuna.trial.TrialState.COMPLETE, "-1": optuna.trial.TrialState.FAIL}

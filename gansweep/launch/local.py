@@ -9,7 +9,7 @@ import logging
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 import cloudpickle
 from hydra.core.singleton import Singleton
@@ -43,9 +43,12 @@ def launch(
     job_overrides: Sequence[Sequence[str]],
     initial_job_idx: int,
     numbers: Optional[Sequence[int]] = None,
+    stream: Optional[JobStream] = None,
 ) -> List[JobReturn]:
     """Run every point of one batch; returns their JobReturns in the order of `job_overrides`. Job numbers count from
-    `initial_job_idx`, or are `numbers` (a resumed sweep's points, not 0..n-1).
+    `initial_job_idx`, or are `numbers` (a resumed sweep's points, not 0..n-1). With a `stream` (an adaptive sweep's),
+    more points follow without a batch barrier: a freed slot takes the stream's next ones, and the stream hears of
+    each point as it ends; the returns are then every point's, in job-number order.
 
     The sweep folder is taken first (one sweep per folder), then each point is prepared as it is needed
     (gansweep.launch.prepare): composed, checked, its folder read. A point whose config cannot train is recorded failed
@@ -63,11 +66,10 @@ def launch(
         claim_or_stop(sweep_dir, config)
     else:  # another Hydra app: its jobs as Hydra's launchers run them (no fusion, records or claims, no torch preload)
         plan = replace(plan, fuse=1, preload=[])
-    if not job_overrides:
+    if not job_overrides and stream is None:
         return []
     whole = own and (plan.fuse > 1 or has_points(sweep_dir))
     nums = list(numbers) if numbers is not None else list(range(initial_job_idx, initial_job_idx + len(job_overrides)))
-    prepared = prepare_points(hydra_context, config, job_overrides, nums, whole)
     # as joblib and submitit send a job: cloudpickle (a task in __main__ or a closure goes by value; so does a class
     # Hydra's plugin scan has imported again), and every singleton, OmegaConf's resolvers (an app's own) included
     context = cloudpickle.dumps((hydra_context, task_function, Singleton.get_state()))
@@ -77,8 +79,8 @@ def launch(
         f"Launching {len(job_overrides)} points, {plan.describe()}, each in its own process "
         f"({output}sweep folder {sweep_dir})"
     )
-    progress = Progress(len(job_overrides))
-    axes = dict(zip(nums, varying_overrides([filter_overrides(o) for o in job_overrides]), strict=True))
+    progress = Progress(stream.total if stream is not None else len(job_overrides))
+    axes: Dict[int, str] = {}
     returns: Dict[int, JobReturn] = {}
     pending = PendingRecords()
     at_once = min(plan.concurrency, len(job_overrides))  # points running side by side: each takes that share of cores
@@ -86,9 +88,11 @@ def launch(
     def report(num: int, status: str, seconds: float) -> None:
         log.info(progress.finished(num, status, seconds, axes[num], len(pool.running)))
 
-    def specs() -> Iterator[PointSpec]:
+    def specs(overrides: Sequence[Sequence[str]], numbers: List[int], whole: bool) -> Iterator[PointSpec]:
         """The points to start, in order; the others are answered for as they come."""
-        for point in prepared:
+        axes.update(zip(numbers, varying_overrides([filter_overrides(o) for o in overrides]), strict=True))
+        swept = stream.swept if stream is not None else ()
+        for point in prepare_points(hydra_context, config, overrides, numbers, whole, swept):
             if point.action != RUN:
                 returns[point.num], status = unstarted(point, config, hydra_context.callbacks, pending)
                 report(point.num, status, 0.0)
@@ -107,12 +111,20 @@ def launch(
             report(point_ended.spec.num, status, ended.end - ended.start)
             if own:  # another app's sweep folder gets nothing of gansweep's
                 _append_job_line(sweep_dir, point_ended, status)
+            if stream is not None:
+                stream.ended(point_ended.spec.num, job_return)
+
+    def jobs() -> Iterator[Spec]:
+        """The batch's jobs, then (with a stream) the stream's, a fused group's worth at a time, pulled as slots free;
+        fused: a chunk's points are all prepared first, as its groups depend on all of them."""
+        chunks = [(list(job_overrides), nums, whole)] if job_overrides else []
+        for overrides, numbers, check_whole in _chunks(chunks, stream, plan.fuse):
+            points = specs(overrides, numbers, check_whole)
+            yield from fused_specs(list(points), plan.fuse, plan.concurrency) if plan.fuse > 1 else points
 
     try:
         with stop_on_signals():  # from the first preparation on: a stop while points are prepared ends cleanly too
-            # fused: every point prepared first, as the groups depend on all of them
-            jobs: Iterable[Spec] = fused_specs(list(specs()), plan.fuse, plan.concurrency) if plan.fuse > 1 else specs()
-            pool.run(jobs, on_end)
+            pool.run(jobs(), on_end)
     except SweepStopped as stopped:
         log.warning(
             f"{stopped}: its running points were stopped (each saved a checkpoint and recorded itself as "
@@ -124,7 +136,32 @@ def launch(
         raise SystemExit(128 + stopped.signum) from None
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     pending.finish()
-    return [returns[num] for num in nums]
+    return [returns[num] for num in (sorted(returns) if stream is not None else nums)]
+
+
+class JobStream(Protocol):
+    """More points for a launch, decided as earlier ones end (gansweep.search.sweeper's trials)."""
+
+    total: int  # how many points the stream expects to give, for the progress lines
+    swept: Sequence[str]  # the keys its points vary (one point's error in them is its own, not the sweep's)
+
+    def next_jobs(self, n: int) -> List[Tuple[int, List[str]]]:
+        """Up to `n` (job number, overrides) to start now; none when the stream has no more."""
+
+    def ended(self, num: int, job_return: JobReturn) -> None:
+        """Point `num` ended with `job_return` (its record is written)."""
+
+
+def _chunks(
+    first: List[Tuple[List[Sequence[str]], List[int], bool]], stream: Optional[JobStream], fuse: int
+) -> Iterator[Tuple[List[Sequence[str]], List[int], bool]]:
+    """The batch, then the stream's jobs up to `fuse` at a time (one fused group's worth), until it has no more."""
+    yield from first
+    while stream is not None:
+        more = stream.next_jobs(fuse)
+        if not more:
+            return
+        yield [overrides for _, overrides in more], [num for num, _ in more], False
 
 
 def fused_specs(points: List[PointSpec], fuse: int, concurrency: Optional[int] = None) -> List[Spec]:

@@ -46,12 +46,21 @@ class Prepared:
 class Preparer:
     """Prepares the points of one sweep; each dataset and evaluation setting is preflighted once."""
 
-    def __init__(self, hydra_context: HydraContext, master: DictConfig, job_overrides: Sequence[Sequence[str]]) -> None:
+    def __init__(
+        self,
+        hydra_context: HydraContext,
+        master: DictConfig,
+        job_overrides: Sequence[Sequence[str]],
+        swept: Sequence[str] = (),
+    ) -> None:
+        """`swept`: keys the sweep varies beyond these jobs' own (an adaptive sweep's space, whose trials come a few
+        at a time)."""
         from gansweep.launch.compose import PointComposer
 
         self.composer = PointComposer(hydra_context.config_loader, master)
         self.master = master
         self.job_overrides = [list(o) for o in job_overrides]
+        self.swept = {key.lstrip("+~") for key in swept}
         self.preflighted: Dict[str, Optional[Exception]] = {}
         self.own = is_gansweep_config(master)  # another Hydra app's points are composed only, as Hydra's launcher does
 
@@ -118,6 +127,7 @@ class Preparer:
         from gansweep.grid import parse_overrides, varying_keys
 
         swept = {key.lstrip("+~") for key in varying_keys([parse_overrides(o) for o in self.job_overrides])}
+        swept |= self.swept
         key = str(getattr(point.error, "key", None) or "")
         parts = key.split(".")
         if any(".".join(parts[:n]) in swept for n in range(1, len(parts) + 1)):  # loss swept: loss.x is the point's
@@ -194,10 +204,11 @@ def prepare_points(
     job_overrides: Sequence[Sequence[str]],
     nums: Sequence[int],
     whole: bool,
+    swept: Sequence[str] = (),
 ) -> Iterator[Prepared]:
     """Each job prepared as it is pulled (its job number from `nums`), after the checks made before any starts
-    (checked_points; `whole`: every point first)."""
-    preparer = Preparer(hydra_context, config, job_overrides)
+    (checked_points; `whole`: every point first); `swept`: keys the sweep varies beyond these jobs'."""
+    preparer = Preparer(hydra_context, config, job_overrides, swept)
     prepared = (preparer.prepare(overrides, num) for overrides, num in zip(job_overrides, nums, strict=True))
     return checked_points(prepared, preparer, Path(str(config.hydra.sweep.dir)).absolute(), whole)
 

@@ -3,11 +3,12 @@ reports its evaluations to the study from inside training (gansweep.callbacks.tr
 hopeless ones there (recorded `pruned`, checkpoint kept); the sweep tells the study how each trial ended, read from
 its metrics.json: ok -> its final metric, pruned -> pruned, diverged or failed -> failed (never NaN).
 
-Trials are asked as slots free, in batches of the launcher's concurrency (gansweep's: workers x fuse, so that trials
-that differ only in fusible values train as one fused group and a pruned member leaves it without stopping the
-others). A trial's job number is its number in the study, so a resumed sweep (the same command, or gansweep-resume)
-finds each trial's folder: trials still running when the sweep stopped continue from their checkpoints first, and
-the study goes on where it stopped.
+Under gansweep's launcher there is no batch barrier: each slot that frees takes the next trials at once, a fused
+group's worth (`fuse`: trials that differ only in fusible values train as one group, and a pruned member leaves it
+without stopping the others), and the study hears of each trial as its point ends. Under another launcher trials
+run in batches of its concurrency. A trial's job number is its number in the study, so a resumed sweep (the same
+command, or gansweep-resume) finds each trial's folder: trials still running when the sweep stopped continue from
+their checkpoints first, and the study goes on where it stopped.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hydra.core.utils import JobReturn
 from hydra.plugins.sweeper import Sweeper
@@ -58,6 +60,7 @@ class AdaptiveSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # what gansweep-resume and the report read
         space = parse_space(self.params, arguments)
         settings = self._settings()
+        _report_by(sweep_dir, str(settings.metric))
         first_eval, trial_iters = _rungs(self.config)
         study = open_study(settings, space, sweep_dir, first_eval, trial_iters)
         rule = stop_rule(settings, space)
@@ -68,8 +71,16 @@ class AdaptiveSweeper(Sweeper):
             f"adaptive sweep: study {study.study_name!r} ({settings.direction} {settings.metric}), "
             f"sampler {type(study.sampler).__name__}, pruner {type(study.pruner).__name__}"
         )
-        returns: List[Sequence[JobReturn]] = []
         unfinished = _running(study)  # a resumed sweep's trials that were running: they continue first
+        if hasattr(self.launcher, "stream"):  # gansweep's launcher: each freed slot takes the next trials at once
+            trials = _Trials(
+                study, space, rule, trial_overrides, unfinished, partial(self._tell, study, sweep_dir, settings)
+            )
+            self.launcher.stream = trials
+            returns: List[Sequence[JobReturn]] = [self.launcher.launch([], initial_job_idx=0)]
+            log.info(f"adaptive sweep: {spending(study, space, trial_iters)}")
+            return returns
+        returns = []
         while True:
             batch = unfinished[: self._batch_size()]
             unfinished = unfinished[len(batch) :]
@@ -79,7 +90,7 @@ class AdaptiveSweeper(Sweeper):
                 break
             results = self._launch([trial_overrides(t) for t in batch], [t.number for t in batch])
             for trial, result in zip(batch, results, strict=True):
-                self._tell(study, trial, result, sweep_dir, settings)
+                self._tell(study, sweep_dir, settings, trial, result)
             returns.append(results)
         log.info(f"adaptive sweep: {spending(study, space, trial_iters)}")
         return returns
@@ -122,7 +133,7 @@ class AdaptiveSweeper(Sweeper):
                 start = end
         return results
 
-    def _tell(self, study: Any, trial: Any, result: JobReturn, sweep_dir: Path, settings: SearchSettings) -> None:
+    def _tell(self, study: Any, sweep_dir: Path, settings: SearchSettings, trial: Any, result: JobReturn) -> None:
         """The trial's end, as its record says: ok -> its final metric; pruned -> pruned; interrupted -> left running
         (a resume continues it); diverged, failed, a non-finite or missing value -> failed."""
         import optuna
@@ -145,6 +156,36 @@ class AdaptiveSweeper(Sweeper):
             tell(study, trial, float(value))
         else:
             tell(study, trial, state=states.FAIL)
+
+
+class _Trials:
+    """The study's trials as gansweep's launcher pulls them (gansweep.launch.local.JobStream): a resumed sweep's
+    running trials first, then new ones asked while the stop rule allows; each told as its point ends."""
+
+    def __init__(
+        self, study: Any, space: SearchSpace, rule: Any, overrides: Any, unfinished: List[Any], tell: Any
+    ) -> None:
+        self.study, self.space, self.rule, self.overrides, self.tell = study, space, rule, overrides, tell
+        self.unfinished = list(unfinished)
+        self.running: Dict[int, Any] = {}
+        self.total = rule.n_trials or max(len(unfinished), 1)
+        self.swept = list(space.dimensions)
+
+    def next_jobs(self, n: int) -> List[Tuple[int, List[str]]]:
+        jobs: List[Tuple[int, List[str]]] = []
+        while len(jobs) < n:
+            if self.unfinished:
+                trial = self.unfinished.pop(0)
+            elif not self.rule.should_stop(self.study):
+                trial = self.study.ask(_distributions(self.space))
+            else:
+                break
+            self.running[trial.number] = trial
+            jobs.append((trial.number, self.overrides(trial)))
+        return jobs
+
+    def ended(self, num: int, result: JobReturn) -> None:
+        self.tell(self.running.pop(num), result)
 
 
 class _TrialOverrides:
@@ -203,3 +244,11 @@ def _quiet_libraries() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _report_by(sweep_dir: Path, metric: str) -> None:
+    """The sweep's report ranks by the study's metric, unless the user made it with options of their own."""
+    from gansweep.report.write import report_options, save_report_options
+
+    if not report_options(sweep_dir):
+        save_report_options(sweep_dir, metric, None)

@@ -17,6 +17,7 @@ class GansweepLauncher(Launcher):
         self.task_function: Optional[TaskFunction] = None
         self.hydra_context: Optional[HydraContext] = None
         self.job_numbers: Optional[List[int]] = None  # set by hydra/sweeper=gansweep for points that are not 0..n-1
+        self.stream: Any = None  # set by hydra/sweeper=adaptive: its trials, pulled as slots free (local.JobStream)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -28,6 +29,14 @@ class GansweepLauncher(Launcher):
 
         assert self.config is not None and self.task_function is not None and self.hydra_context is not None
         numbers, self.job_numbers = self.job_numbers, None
+        stream, self.stream = self.stream, None
         return launch(
-            self.settings, self.hydra_context, self.task_function, self.config, job_overrides, initial_job_idx, numbers
+            self.settings,
+            self.hydra_context,
+            self.task_function,
+            self.config,
+            job_overrides,
+            initial_job_idx,
+            numbers,
+            stream,
         )
