@@ -195,7 +195,8 @@ def test_each_gpu_runs_one_point_at_a_time_and_never_idles_while_points_wait(tmp
     for job in jobs:  # each point's process ran with its lease, inside the time its lease was held
         seen = json.loads((sweep / job["run_dir"] / "lease.json").read_text())
         assert seen["cuda_visible_devices"] == job["gpu"]
-        assert seen["torch_threads"] == max(1, threads // 2)  # two points side by side share the cores
+        # two points side by side share the cores; fewer threads where others keep cores busy (gansweep.threads)
+        assert 1 <= seen["torch_threads"] <= max(1, threads // 2)
         assert job["start"] <= seen["start"] <= seen["end"] <= job["end"]
     for a, b in combinations(jobs, 2):
         if a["gpu"] == b["gpu"]:
