@@ -7,8 +7,11 @@ import sys
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from gansweep import threads
+from gansweep.launch.child import PointSpec
+from gansweep.launch.local import fused_specs
 from gansweep.threads import ThreadChoice, choose
 from tests.conftest import REPO, cli_env
 
@@ -96,3 +99,17 @@ def test_neighbour_benchmark_runs_both_policies_beside_a_busy_loop():
     assert proc.returncode == 0, proc.stderr[-3000:]
     for row in ("| toy step | old |", "| toy step | new |", "| quickstart point | new/old |"):
         assert row in proc.stdout, proc.stdout
+
+
+def _point(num: int, loss: str, seed: int, concurrency: int) -> PointSpec:
+    config = OmegaConf.create({"loss": {"name": loss}, "seed": seed, "train": {"iters": 1}})
+    return PointSpec(num, config, f"/nonexistent/{num}", None, b"", "/", concurrency)
+
+
+def test_fused_jobs_of_a_whole_sweep_share_the_cores_among_no_more_jobs_than_there_are():
+    points = [_point(i, loss, seed, concurrency=4) for i, (loss, seed) in enumerate([("a", 0), ("a", 1), ("b", 0)])]
+    jobs = fused_specs(points, fuse=2, bounded=True)  # two jobs: (a, 0 and 1) and (b, 0)
+    assert [job.concurrency for job in jobs] == [2, 2]
+    assert all(p.concurrency == 2 for p in jobs[0].points)  # type: ignore[union-attr]
+    streamed = fused_specs(points, fuse=2)  # a stream's chunk: more jobs may come, the workers' count stands
+    assert [job.concurrency for job in streamed] == [4, 4]

@@ -83,7 +83,8 @@ def launch(
     axes: Dict[int, str] = {}
     returns: Dict[int, JobReturn] = {}
     pending = PendingRecords()
-    at_once = min(plan.concurrency, len(job_overrides))  # points running side by side: each takes that share of cores
+    # points side by side, each taking that share of the cores (gansweep.threads): no more than a known batch holds
+    at_once = plan.concurrency if stream is not None else min(plan.concurrency, len(job_overrides))
 
     def report(num: int, status: str, seconds: float) -> None:
         log.info(progress.finished(num, status, seconds, axes[num], len(pool.running)))
@@ -120,7 +121,7 @@ def launch(
         chunks = [(list(job_overrides), nums, whole)] if job_overrides else []
         for overrides, numbers, check_whole in _chunks(chunks, stream, plan.fuse):
             points = specs(overrides, numbers, check_whole)
-            yield from fused_specs(list(points), plan.fuse, plan.concurrency) if plan.fuse > 1 else points
+            yield from fused_specs(list(points), plan.fuse, bounded=stream is None) if plan.fuse > 1 else points
 
     try:
         with stop_on_signals():  # from the first preparation on: a stop while points are prepared ends cleanly too
@@ -164,17 +165,17 @@ def _chunks(
         yield [overrides for _, overrides in more], [num for num, _ in more], False
 
 
-def fused_specs(points: List[PointSpec], fuse: int, concurrency: Optional[int] = None) -> List[Spec]:
+def fused_specs(points: List[PointSpec], fuse: int, bounded: bool = False) -> List[Spec]:
     """The points in groups of up to `fuse` that differ only in fusible values (gansweep.run.fusion), each group
-    one job; a point alone stays an ordinary job. Jobs in the order of their first points; with `concurrency` (jobs
-    at once), each job takes the share of the cores of min(concurrency, jobs) side by side."""
+    one job; a point alone stays an ordinary job. Jobs in the order of their first points. `bounded`: these are all
+    the sweep's jobs, so no more of them than there are run side by side (each takes a larger share of the cores)."""
     from gansweep.run.fusion import group_points
 
     groups = group_points([point.config for point in points], fuse)
-    at_once = min(concurrency or len(groups), len(groups))
+    at_once = min([p.concurrency for p in points[:1]] + [len(groups)]) if bounded else None
     jobs: List[Spec] = []
     for group in groups:
-        members = tuple(replace(points[i], concurrency=at_once) if concurrency else points[i] for i in group)
+        members = tuple(points[i] if at_once is None else replace(points[i], concurrency=at_once) for i in group)
         lead_log = Path(members[0].run_dir) / CONSOLE_LOG
         log_start = lead_log.stat().st_size if lead_log.is_file() else 0
         jobs.append(GroupSpec(members, log_start=log_start) if len(members) > 1 else members[0])
