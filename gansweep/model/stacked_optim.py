@@ -9,6 +9,7 @@ of the stacked gradients and steps as it would unfused. Points out of training a
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -66,30 +67,26 @@ class StackedUpdate:
 
     # -- Adam and AdamW in one pass ---------------------------------------------------------------------------------
     def _adam(self, active: List[int]) -> None:
+        """Each stacked parameter's update; the per-point coefficients are computed on the host once per distinct
+        step count (as the stock update computes them, in Python floats) and sent in one copy, without a sync."""
         if not active:
             return
-        hyper = self._hyper()
-        every = len(active) == len(self.views)
-        mask = None if every else self._mask(active)
+        mask = None if len(active) == len(self.views) else self._mask(active)
+        coefficients: Dict[Tuple, Tensor] = {}
         for i, param in enumerate(self.stacked):
             if param.grad is None:
                 continue
             step, exp_avg, exp_avg_sq = self._state(i)
-            _adam_update(param, param.grad, step, exp_avg, exp_avg_sq, hyper, mask)
+            step += 1 if mask is None else mask.to(step)
+            key = (tuple(step.tolist()), param.device, param.dtype)
+            if key not in coefficients:
+                coefficients[key] = _coefficients(self.param_groups, key[0], mask, param)
+            _adam_update(param, param.grad, exp_avg, exp_avg_sq, coefficients[key], self._weight_decay(), mask)
 
-    def _hyper(self) -> Dict[str, Tensor]:
-        """Each point's lr, betas, eps and weight decay as [K] float64 tensors (re-read every step: schedules)."""
-        groups = self.param_groups
-        values = {
-            "lr": [float(g["lr"]) for g in groups],
-            "beta1": [float(g["betas"][0]) for g in groups],
-            "beta2": [float(g["betas"][1]) for g in groups],
-            "eps": [float(g["eps"]) for g in groups],
-            "weight_decay": [float(g["weight_decay"]) for g in groups],
-        }
-        hyper = {key: torch.tensor(value, dtype=torch.float64) for key, value in values.items()}
-        hyper["decoupled"] = torch.tensor([_decoupled(g) for g in groups])
-        return hyper
+    def _weight_decay(self) -> Tuple[bool, bool]:
+        """(any point with Adam's weight decay on the gradient, any with AdamW's decoupled one)."""
+        decays = [(float(g["weight_decay"]) != 0, _decoupled(g)) for g in self.param_groups]
+        return any(d and not dec for d, dec in decays), any(d and dec for d, dec in decays)
 
     def _mask(self, active: List[int]) -> Tensor:
         mask = torch.zeros(len(self.views), dtype=torch.bool)
@@ -119,45 +116,66 @@ class StackedUpdate:
         self.stacked_state[i] = (step, exp_avg, exp_avg_sq)
 
 
+ONE_MINUS_B1, B2, ONE_MINUS_B2, BC2_SQRT, EPS, STEP_SIZE, COUPLED, DECAY = range(8)  # the rows of _coefficients
+
+
+def _coefficients(
+    groups: List[Dict[str, Any]], steps: Tuple[float, ...], mask: Optional[Tensor], like: Tensor
+) -> Tensor:
+    """[8, K] like `like`: each point's 1 - beta1, beta2, 1 - beta2, sqrt(bias correction 2), eps, -lr / bias
+    correction 1, coupled weight decay and decoupled decay factor at its step, in Python floats as torch.optim.Adam
+    computes them.
+    A point outside `mask` gets step 1's (its update is discarded; its step count did not move)."""
+    rows: List[List[float]] = [[] for _ in range(8)]
+    for k, (group, step) in enumerate(zip(groups, steps, strict=True)):
+        step = max(step, 1.0) if mask is not None and not bool(mask[k]) else step
+        beta1, beta2 = (float(b) for b in group["betas"])
+        lr, decay = float(group["lr"]), float(group["weight_decay"])
+        decoupled = _decoupled(group)
+        values = (
+            1 - beta1,
+            beta2,
+            1 - beta2,
+            math.sqrt(1 - beta2**step),
+            float(group["eps"]),
+            -lr / (1 - beta1**step),
+            0.0 if decoupled else decay,
+            1 - lr * decay if decoupled else 1.0,
+        )
+        for row, value in zip(rows, values, strict=True):
+            row.append(value)
+    table = torch.tensor(rows, dtype=torch.float64).to(like.dtype)
+    if like.is_cuda:
+        table = table.pin_memory()
+    return table.to(like.device, non_blocking=True)
+
+
 def _adam_update(
     param: Tensor,
     grad: Tensor,
-    step: Tensor,
     exp_avg: Tensor,
     exp_avg_sq: Tensor,
-    hyper: Dict[str, Tensor],
+    c: Tensor,
+    weight_decay: Tuple[bool, bool],
     mask: Optional[Tensor],
 ) -> None:
-    """torch.optim.Adam's (and AdamW's) update for each slot k with its own hyperparameters; slots outside `mask` are
-    left untouched (their step count too)."""
-    shape = (-1,) + (1,) * (param.dim() - 1)
-    if mask is None:
-        step += 1
-    else:
-        step += mask.to(step)
-    steps = step.to(torch.float64)
-    lr, beta1, beta2 = hyper["lr"], hyper["beta1"], hyper["beta2"]
-    bias_correction1 = 1 - beta1**steps
-    bias_correction2_sqrt = (1 - beta2**steps).sqrt()
-
-    def per_slot(value: Tensor) -> Tensor:
-        return value.to(device=param.device, dtype=param.dtype).reshape(shape)
-
+    """torch.optim.Adam's (and AdamW's) update of every slot with its own coefficients `c` (_coefficients); slots
+    outside `mask` are left as they are."""
+    c = c.reshape(c.shape + (1,) * (param.dim() - 1))
     new_param = param if mask is None else param.clone()
     new_avg = exp_avg if mask is None else exp_avg.clone()
     new_avg_sq = exp_avg_sq if mask is None else exp_avg_sq.clone()
-    weight_decay = hyper["weight_decay"]
-    if bool((weight_decay != 0).any()):
-        decoupled = hyper["decoupled"]
-        coupled = torch.where(decoupled, 0.0, weight_decay)
-        new_param.mul_(per_slot(1 - lr * torch.where(decoupled, weight_decay, 0.0)))
-        grad = grad + per_slot(coupled) * param
-    new_avg.lerp_(grad, per_slot(1 - beta1))
-    new_avg_sq.mul_(per_slot(beta2)).addcmul_(grad, grad * per_slot(1 - beta2))
-    denom = (new_avg_sq.sqrt() / per_slot(bias_correction2_sqrt)).add_(per_slot(hyper["eps"]))
-    new_param.addcdiv_(new_avg * per_slot(-lr / bias_correction1), denom)
+    coupled, decoupled = weight_decay
+    if decoupled:
+        new_param.mul_(c[DECAY])
+    if coupled:
+        grad = grad + c[COUPLED] * param
+    new_avg.lerp_(grad, c[ONE_MINUS_B1])
+    new_avg_sq.mul_(c[B2]).addcmul_(grad, grad * c[ONE_MINUS_B2])
+    denom = (new_avg_sq.sqrt() / c[BC2_SQRT]).add_(c[EPS])
+    new_param.addcdiv_(new_avg * c[STEP_SIZE], denom)
     if mask is not None:
-        keep = mask.to(param.device).reshape(shape)
+        keep = mask.to(param.device, non_blocking=True).reshape((-1,) + (1,) * (param.dim() - 1))
         for target, new in ((param, new_param), (exp_avg, new_avg), (exp_avg_sq, new_avg_sq)):
             target.copy_(torch.where(keep, new, target))
 
