@@ -5,10 +5,12 @@ the same pruner from it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 JOURNAL = "journal:"
 PRUNER_ATTR = "gansweep_pruner"  # {"name", "first_eval", "trial_iters", "reduction_factor"}
+SUMMARY = Path(".gansweep") / "study.json"  # in the sweep folder: the study's outcome, for the report
 
 
 def journal_backend() -> Any:

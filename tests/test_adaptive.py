@@ -123,7 +123,12 @@ def test_an_adaptive_sweep_from_the_shell_records_what_its_study_holds_and_conti
         else:
             assert record["pruned_at"] == max(trial.intermediate_values) < 90
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
-    assert pruned and f"{len(pruned)} pruned" in (sweep / "report.md").read_text()
+    report = (sweep / "report.md").read_text()
+    assert pruned and f"{len(pruned)} pruned" in report
+    best = study.best_trial  # the report names it, and what the study spent against the full grid
+    assert f"Best: trial {best.number} (folder `{best.number}`)" in report
+    spent = sum(json.loads((sweep / str(t.number) / "metrics.json").read_text())["g_iters"] for t in study.trials)
+    assert f"Generator iterations spent: {spent:,} of the full grid's 720" in report
     records = {p: p.read_bytes() for p in sweep.glob("*/metrics.json")}
     again = subprocess.run(  # the study is complete: gansweep-resume continues it, and nothing is left to run
         [sys.executable, "-c", "from gansweep.cli import resume; resume()", str(sweep)],

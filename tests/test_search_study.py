@@ -173,12 +173,14 @@ def test_a_database_this_optuna_cannot_write_is_refused_in_one_line(tmp_path):
 
 
 def finished(study, iters: int, steps, state=None, value=None) -> None:
-    """A trial of `iters` generator iterations that reported at `steps` and ended in `state` (complete by default)."""
+    """A trial of `iters` generator iterations that reported at `steps` and ended in `state` (complete by default);
+    as the sweep does, the iterations its record says it ran (all when complete, else its last report) are set as it
+    is told."""
     trial = study.ask()
-    trial.set_user_attr(ITERS_ATTR, iters)
     for step in steps:
         trial.report(1.0, step)
     if state is not None or value is not None:
+        trial.set_user_attr(ITERS_ATTR, iters if state is None else max(steps, default=0))
         tell(study, trial, value, state)
 
 

@@ -182,9 +182,30 @@ def render_report(data: ReportData, plots: Dict[str, Optional[Path]]) -> str:
     if plots.get(CURVES_PNG):
         lines += [f"![curves]({CURVES_PNG})", ""]
     lines += ["## Ranking (median over seeds of the final value)", "", ranked_markdown(data), ""]
+    lines += study_section(data.sweep_dir)
     lines += problem_section(data) + unfinished_section(data)
     lines += ["## Every point", "", render_markdown(table_rows(point_records(data))), ""]
     return "\n".join(lines)
+
+
+def study_section(sweep_dir: Path) -> List[str]:
+    """An adaptive sweep's study (gansweep.studies.SUMMARY): its trials by state, the best one, what it spent."""
+    from gansweep.studies import SUMMARY
+
+    try:
+        summary = json.loads((sweep_dir / SUMMARY).read_text())
+    except (OSError, ValueError):
+        return []
+    counts = ", ".join(f"{n} {state}" for state, n in summary["trials"].items() if n)
+    lines = ["## Adaptive study", "", f"Study `{summary['study']}`: {summary['direction']} `{summary['metric']}`; "
+             f"trials: {counts}."]  # fmt: skip
+    best = summary.get("best")
+    if best is not None:
+        params = " ".join(f"{k}={v}" for k, v in best["params"].items())
+        lines.append(f"Best: trial {best['trial']} (folder `{best['trial']}`), {best['value']:.4g}: `{params}`.")
+    grid = summary.get("grid")
+    spent = f"{summary['spent']:,}" + (f" of the full grid's {grid:,} ({summary['spent'] / grid:.1%})" if grid else "")
+    return [*lines, f"Generator iterations spent: {spent}.", ""]
 
 
 def _remove(path: Path) -> None:

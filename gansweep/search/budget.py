@@ -13,15 +13,16 @@ from gansweep.search.samplers import finite_grid, sampler_name
 from gansweep.search.settings import SearchError, SearchSettings
 from gansweep.search.space import SearchSpace
 
-ITERS_ATTR = "g_iters"  # a trial's user attribute: its whole budget in generator iterations (set when it is asked)
+ITERS_ATTR = "g_iters"  # a trial's user attribute: the generator iterations its record says it ran (set as it ends)
 ITERS_KEY = "train.iters"  # the config key of a point's budget, when a grid sweeps it
 
 
 def trial_spent(trial: Any) -> int:
-    """The generator iterations a trial has spent: its whole budget once complete, else the last step it reported
-    (where it was pruned, failed or has got to; 0 before its first evaluation)."""
+    """The generator iterations a trial has spent: once it ended, what its record says (ITERS_ATTR, set by the sweep
+    as it tells the study; the sweep's cached copy of a trial may miss the steps its point reported), else the last
+    step it reported (0 before its first evaluation)."""
     last = trial.last_step or 0
-    if trial.state == optuna.trial.TrialState.COMPLETE and ITERS_ATTR in trial.user_attrs:
+    if trial.state.is_finished() and ITERS_ATTR in trial.user_attrs:
         return max(last, int(trial.user_attrs[ITERS_ATTR]))
     return last
 

@@ -78,7 +78,7 @@ class AdaptiveSweeper(Sweeper):
             )
             self.launcher.stream = trials
             returns: List[Sequence[JobReturn]] = [self.launcher.launch([], initial_job_idx=0)]
-            log.info(f"adaptive sweep: {spending(study, space, trial_iters)}")
+            _summarise(sweep_dir, study, settings, spending(study, space, trial_iters))
             return returns
         returns = []
         while True:
@@ -92,7 +92,7 @@ class AdaptiveSweeper(Sweeper):
             for trial, result in zip(batch, results, strict=True):
                 self._tell(study, sweep_dir, settings, trial, result)
             returns.append(results)
-        log.info(f"adaptive sweep: {spending(study, space, trial_iters)}")
+        _summarise(sweep_dir, study, settings, spending(study, space, trial_iters))
         return returns
 
     # -- the pieces ---------------------------------------------------------------------------------------------------
@@ -252,3 +252,31 @@ def _report_by(sweep_dir: Path, metric: str) -> None:
 
     if not report_options(sweep_dir):
         save_report_options(sweep_dir, metric, None)
+
+
+def _summarise(sweep_dir: Path, study: Any, settings: SearchSettings, spent: Any) -> None:
+    """The study's outcome in the sweep folder (gansweep.studies.SUMMARY), which the report shows, and in the log."""
+    import json
+
+    import optuna
+
+    from gansweep.files import write_text_atomic
+    from gansweep.studies import SUMMARY
+
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    best = study.best_trial if complete else None
+    summary = {
+        "study": study.study_name,
+        "metric": settings.metric,
+        "direction": settings.direction,
+        "trials": {state.name.lower(): sum(t.state == state for t in trials) for state in optuna.trial.TrialState},
+        "best": None if best is None else {"trial": best.number, "value": best.value, "params": best.params},
+        "spent": spent.spent,
+        "grid": spent.grid,
+    }
+    (sweep_dir / SUMMARY).parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(sweep_dir / SUMMARY, json.dumps(summary, indent=1, default=str) + "\n")
+    log.info(f"adaptive sweep: {spent}")
+    if best is not None:
+        log.info(f"adaptive sweep: best trial #{best.number}, {settings.metric} = {best.value:.4g}: {best.params}")
