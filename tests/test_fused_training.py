@@ -186,6 +186,23 @@ def dcgan_point(seed: int, lr: float) -> Built:
     return data, NSGANLoss(), GANPoint(networks, [SpectralNorm()], (adam, adam), seed=seed)
 
 
+def test_dcgan_with_a_batch_norm_critic_equals_each_point_alone():
+    """A critic with batch norm scores real and fake batches apart in the group as alone (one pass would mix their
+    statistics), each point with its own running statistics."""
+
+    def make() -> List[Built]:
+        points = []
+        for seed, lr in ((0, 2e-4), (1, 1e-3)):
+            data, loss, point = dcgan_point(seed, lr)
+            torch.manual_seed(seed)
+            point.networks = build_dcgan((3, 32, 32), z_dim=16, dim=4, critic_norm="batch")
+            point.constraints = []
+            points.append((data, loss, point))
+        return points
+
+    compare(make, atol=1e-10, iters=3, batch_size=8, n_critic=2)
+
+
 @pytest.mark.parametrize("update", ["alternating", "simultaneous"])
 def test_dcgan_with_spectral_norm_equals_each_point_alone(update):
     """Each point's power iteration runs on its own weights: the u vectors match too."""

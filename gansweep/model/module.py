@@ -99,6 +99,8 @@ class GANModule(pl.LightningModule):
         if not self.health.any_training():  # every run ended in this iteration's hooks: the fit stops after it
             return
         opt_g, opt_d = _as_list(self.optimizers())
+        if batch.is_floating_point() and batch.dtype != self.dtype:  # data in float32, networks in float64 (64-true)
+            batch = batch.to(self.dtype)
         begin_iteration(self.steps, self.g_iters, batch, self.update, self.device)
         logs = generator_iteration(self.steps, opt_g, opt_d, list(batch.unbind(0)), self.update)
         for scheduler in _as_list(self.lr_schedulers()):

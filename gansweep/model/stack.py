@@ -57,7 +57,9 @@ class GANStack(nn.Module):
         ]
         self.ema = nn.ModuleList(self.averages)  # registered: moved with the model
         # batch norm mixes the statistics of real and fake when they share a pass: the critic scores them apart
-        self.critic_has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.critic.modules())
+        self.critic_has_batch_norm = any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for p in points for m in p.networks.critic.modules()
+        )  # the points' own modules: a stacked network does not register them
 
     @property
     def training_points(self) -> List[int]:
