@@ -4,9 +4,10 @@ keeps its speed instead of collapsing.
 
 torch's CPU wheel runs its intra-op threads (and MKL's) on GNU OpenMP (libgomp): every op is a fork-join over the
 team, and a waiting thread spins (~3 ms by default). Beside a busy neighbour a team as large as the machine waits
-on a descheduled partner at every op: on 2 cores the toy step fell to 37% (one busy loop) and 10% (two) of its
-solo speed, a quickstart point to 6% and 1%, while one thread kept a core's worth (benchmarks/neighbour.py). So,
-unless the user chose:
+on a descheduled partner at every op: on 2 cores torch's default 2 threads ran the toy step at 29% (one busy loop)
+and 18% (two) of its solo speed, a quickstart point at 31% and 19%, where one thread kept 102% and 66%, 106% and
+59% (benchmarks/neighbour.py, medians of 3 interleaved rounds; alone it ran at 0.7x the 2 threads). So, unless the
+user chose:
 - a point takes at most its share of the cores (cores // points at once) and never every core it finds idle when
   it starts (measured over 0.2 s): one is left for whatever else runs or starts, so a neighbour costs it a core at
   most, never the team's synchronisation. On 2 cores that is one thread (`apply`);
