@@ -139,3 +139,11 @@ def test_a_parametrization_other_than_spectral_norm_is_computed_per_point():
     out = critic(x)
     for i, ref in enumerate(alone):
         torch.testing.assert_close(out[i], ref.critic(x[i]), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("arch, batched", [("mlp", True), ("gan_toy", True), ("dcgan", False), ("resnet", False)])
+def test_toy_mlps_take_one_batched_matmul_per_layer_and_other_networks_vmap(arch, batched):
+    """gansweep.model.batched: the equality tests above cover both routes."""
+    nets, _, _ = points(arch)
+    for network in (StackedNetwork([n.generator for n in nets]), StackedNetwork([n.critic for n in nets])):
+        assert (network._batched is not None) == batched

@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from gansweep.model.batched import batched_twin
 from gansweep.model.pointwise import owners, plain_twin
 from gansweep.model.spectral import normalised_weights
 from gansweep.model.stacked_optim import Active, stacked_optimizer
@@ -37,6 +38,7 @@ class StackedNetwork(nn.Module):
         self._parametrizations = {n for norm in self._normalised.values() for n in (norm.original, norm.u, norm.v)}
         self._owners = [(owners(point, self._names[0]), owners(point, self._names[1])) for point in points]
         self._twin: Tuple[nn.Module] = (twin,)  # a tuple: not registered, never moved or saved
+        self._batched = batched_twin(twin) if not self._normalised else None  # one matmul per layer, no vmap
         self.stacked_parameters = nn.ParameterList(
             [nn.Parameter(self._gather(0, i)) for i in range(len(self._names[0]))]
         )
@@ -88,6 +90,10 @@ class StackedNetwork(nn.Module):
             params = {n: self._routed(t) for n, t in zip(self._names[0], stacked[0], strict=True)}
             buffers = {n: self._routed(t, detach=True) for n, t in zip(self._names[1], stacked[1], strict=True)}
         twin_params, twin_buffers = self._twin_tensors(params, buffers)
+        if self._batched is not None:
+            batched = self._batched[0]
+            out = torch.func.functional_call(batched, (twin_params, twin_buffers), (x, *args), kwargs, strict=True)
+            return out
 
         def call(p: Dict[str, Tensor], b: Dict[str, Tensor], xi: Tensor) -> Any:
             return torch.func.functional_call(twin, (p, b), (xi, *args), kwargs, strict=True)

@@ -29,6 +29,8 @@ def _stack(in_dim: int, hidden: int, depth: int, activation: str) -> nn.Sequenti
 
 
 class MLPGenerator(nn.Module):
+    leading_dims_agnostic = True  # its forward takes z [..., z_dim]: gansweep.model.batched runs K points at once
+
     def __init__(self, z_dim: int, data_shape: Sequence[int], hidden: int, depth: int, activation: str) -> None:
         super().__init__()
         self.data_shape = tuple(data_shape)
@@ -40,6 +42,8 @@ class MLPGenerator(nn.Module):
 
 
 class MLPCritic(nn.Module):
+    leading_dims_agnostic = True  # its forward takes x [..., *data_shape]
+
     def __init__(self, data_shape: Sequence[int], hidden: int, depth: int, activation: str) -> None:
         super().__init__()
         self.data_dims = len(data_shape)
