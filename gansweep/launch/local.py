@@ -75,10 +75,8 @@ def launch(
     context = cloudpickle.dumps((hydra_context, task_function, Singleton.get_state()))
     pool = PointPool(Leases(plan.devices, plan.per_device), preload_list(plan.preload) if own else [])
     output = f"output in its folder's {CONSOLE_LOG}; " if own else ""
-    log.info(
-        f"Launching {len(job_overrides)} points, {plan.describe()}, each in its own process "
-        f"({output}sweep folder {sweep_dir})"
-    )
+    how_many = f"up to {stream.total} points as slots free" if stream else f"{len(job_overrides)} points"
+    log.info(f"Launching {how_many}, {plan.describe()}, each in its own process ({output}sweep folder {sweep_dir})")
     progress = Progress(stream.total if stream is not None else len(job_overrides))
     axes: Dict[int, str] = {}
     returns: Dict[int, JobReturn] = {}
