@@ -49,6 +49,17 @@ class AdaptiveSweeper(Sweeper):
         )
 
     def sweep(self, arguments: List[str]) -> Any:
+        from gansweep.hydra_job import stop_with
+        from gansweep.search.settings import SearchError
+
+        try:
+            return self._sweep(arguments)
+        except (SearchError, TypeError) as err:  # a wrong setting: one line (HYDRA_FULL_ERROR=1: the traceback)
+            if isinstance(err, TypeError) and "SearchSettings" not in str(err):
+                raise
+            stop_with(f"hydra/sweeper=adaptive: {err}", err)
+
+    def _sweep(self, arguments: List[str]) -> Any:
         _quiet_libraries()
         from gansweep.search.budget import spending, stop_rule
         from gansweep.search.storage import storage_address
