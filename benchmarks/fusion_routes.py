@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from gansweep.model.pointwise import PointwiseNetwork
 from gansweep.model.stacked import StackedNetwork
+from gansweep.models.mlp import build_mlp
 
 GANSWEEP, FORMER = "gansweep: stacked + one Adam pass", "former: pointwise + Adam groups"
 CEILING = "one stacked parameter (ceiling)"
@@ -89,7 +90,8 @@ def routes(k: int, hidden: int) -> Dict[str, Callable[[], None]]:
     pointwise_opts = adam(points_g), adam(points_d)
     routes: Dict[str, Callable[[], None]] = {"sequential (unfused)": lambda: sequential()}
     if k > 1:
-        views_g, views_d = [mlp(g_widths) for _ in range(k)], [mlp(d_widths) for _ in range(k)]
+        mlps = [build_mlp((2,), hidden=hidden, depth=3) for _ in range(k)]  # gansweep's own: the same layers
+        views_g, views_d = [m.generator for m in mlps], [m.critic for m in mlps]
         stacked_g, stacked_d = StackedNetwork(views_g), StackedNetwork(views_d)
         every = lambda: range(k)  # noqa: E731
         gansweep_opts = (
