@@ -88,3 +88,14 @@ def run_cli(args: List[str], cwd: Path, timeout: int = 600, env: dict | None = N
 def fast() -> List[str]:
     """Overrides that keep a training run to a second or two on CPU."""
     return ["arch.hidden=32", "train.iters=20", "train.batch_size=64", "metrics.num_samples=500", "logger=none"]
+
+
+@pytest.fixture
+def default_float64():
+    """torch's default dtype float64 for the test (equality to 1e-12 needs it), restored after."""
+    import torch
+
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(saved)

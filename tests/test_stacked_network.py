@@ -24,12 +24,7 @@ ARCHS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(saved)
+pytestmark = pytest.mark.usefixtures("default_float64")
 
 
 def points(arch, spectral_norm=False):
