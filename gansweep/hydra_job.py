@@ -9,7 +9,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterator, List, NoReturn, Optional, Tuple
+from typing import Any, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
@@ -94,3 +94,17 @@ def stop_with(message: str, err: Optional[BaseException] = None) -> NoReturn:
     sys.stdout.flush()
     print(f"Error: {message}", file=sys.stderr, flush=True)
     raise SystemExit(1)
+
+
+def launch_numbered(launcher: Any, jobs: Sequence[Sequence[str]], numbers: Sequence[int]) -> List[Sequence[Any]]:
+    """Each job launched with its own job number (its folder): gansweep's launcher takes any numbers in one launch (no
+    batch barrier); another gets a launch per run of consecutive numbers. The launches' JobReturns, in order."""
+    if hasattr(launcher, "job_numbers"):
+        launcher.job_numbers = list(numbers)
+        return [launcher.launch(jobs, initial_job_idx=numbers[0])]
+    returns, start = [], 0
+    for end in range(1, len(numbers) + 1):
+        if end == len(numbers) or numbers[end] != numbers[end - 1] + 1:
+            returns.append(launcher.launch(jobs[start:end], initial_job_idx=numbers[start]))
+            start = end
+    return returns

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import traceback
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import pytorch_lightning as pl
 import torch
@@ -170,12 +170,18 @@ class GANModule(pl.LightningModule):
         values = {f"train/{name}": value.reshape(self.n_points).tolist() for name, value in logs.items()}
         for k in points:
             curves = {name: row[k] for name, row in values.items()}
-            grad_norm = self.stack.critic.grad_norm(k)
+            grad_norm = _grad_norm(self.stack.critic.point_grads(k).values())
             if grad_norm is not None:  # still the last critic step's gradients: the generator step leaves them
                 curves["train/critic_grad_norm"] = grad_norm
             self.point_curves[k] = curves
             for logger in self.point_loggers[k]:
                 logger.log_metrics(curves, step=self.g_iters)
+
+
+def _grad_norm(grads: Iterable[Optional[Tensor]]) -> Optional[float]:
+    """The L2 norm of a point's gradients, None before any."""
+    norms = [grad.norm() for grad in grads if grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else None
 
 
 def _as_list(value: Any) -> List[Any]:

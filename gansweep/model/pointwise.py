@@ -108,11 +108,6 @@ class PointwiseNetwork(nn.Module):
         """What a step differentiates: the training points' parameters."""
         return [p for k in training for p in self.points[k].parameters()]
 
-    def grad_norm(self, k: int) -> Optional[float]:
-        """The L2 norm of point k's gradients, None before any."""
-        grads = [p.grad.norm() for p in self.points[k].parameters() if p.grad is not None]
-        return float(torch.linalg.vector_norm(torch.stack(grads))) if grads else None
-
     def point_grads(self, k: int) -> Dict[str, Optional[Tensor]]:
         """Point k's gradients by parameter name."""
         return {name: p.grad for name, p in self.points[k].named_parameters()}

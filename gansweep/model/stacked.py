@@ -132,11 +132,6 @@ class StackedNetwork(nn.Module):
         """What a step differentiates: the stacked parameters (slots out of training get no gradient)."""
         return list(self.stacked_parameters)
 
-    def grad_norm(self, k: int) -> Optional[float]:
-        """The L2 norm of point k's gradients, None before any."""
-        grads = [p.grad[k].norm() for p in self.stacked_parameters if p.grad is not None]
-        return float(torch.linalg.vector_norm(torch.stack(grads))) if grads else None
-
     def fused_optimizer(self, optimizer: Any, active: Active) -> Any:
         """The points' optimizer (one parameter group per point over its views) updating the stacked tensors."""
         return stacked_optimizer(optimizer, list(self.stacked_parameters), self.point_views(), active)

@@ -133,16 +133,9 @@ class AdaptiveSweeper(Sweeper):
 
     def _launch(self, jobs: List[List[str]], numbers: List[int]) -> Sequence[JobReturn]:
         """One launch of the trials, each with its trial number as its job number (its folder)."""
-        if hasattr(self.launcher, "job_numbers"):  # gansweep's launcher takes any job numbers
-            self.launcher.job_numbers = numbers
-            return self.launcher.launch(jobs, initial_job_idx=numbers[0])
-        results: List[JobReturn] = []
-        start = 0
-        for end in range(1, len(numbers) + 1):  # another launcher: a launch per run of consecutive numbers
-            if end == len(numbers) or numbers[end] != numbers[end - 1] + 1:
-                results.extend(self.launcher.launch(jobs[start:end], initial_job_idx=numbers[start]))
-                start = end
-        return results
+        from gansweep.hydra_job import launch_numbered
+
+        return [result for launched in launch_numbered(self.launcher, jobs, numbers) for result in launched]
 
     def _tell(self, study: Any, sweep_dir: Path, settings: SearchSettings, trial: Any, result: JobReturn) -> None:
         """The trial's end, as its record says: ok -> its final metric; pruned -> pruned; interrupted -> left running

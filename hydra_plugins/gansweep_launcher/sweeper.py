@@ -29,7 +29,7 @@ class GansweepSweeper(BasicSweeper):
         from hydra.core.override_parser.overrides_parser import OverridesParser
         from omegaconf import OmegaConf
 
-        from .launcher import GansweepLauncher
+        from gansweep.hydra_job import launch_numbered
 
         assert self.launcher is not None
         points = OmegaConf.to_container(OmegaConf.load(self.points).points)
@@ -38,16 +38,7 @@ class GansweepSweeper(BasicSweeper):
         parsed = OverridesParser.create().parse_overrides(arguments)
         fixed = [str(o.input_line) for o in parsed if not o.is_sweep_override()]
         jobs = [_joined(p["overrides"], fixed) for p in points]
-        nums = [int(p["num"]) for p in points]
-        if isinstance(self.launcher, GansweepLauncher):  # one launch, each point its own job number: no batch barrier
-            self.launcher.job_numbers = nums
-            return [self.launcher.launch(jobs, initial_job_idx=nums[0])]
-        returns, start = [], 0
-        for end in range(1, len(nums) + 1):  # another launcher: a batch per run of consecutive job numbers
-            if end == len(nums) or nums[end] != nums[end - 1] + 1:
-                returns.append(self.launcher.launch(jobs[start:end], initial_job_idx=nums[start]))
-                start = end
-        return returns
+        return launch_numbered(self.launcher, jobs, [int(p["num"]) for p in points])
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         from .launcher import GansweepLauncher
