@@ -19,6 +19,7 @@ from gansweep.record import METRICS_FILE, STATUSES
 from gansweep.report.data import ReportData, load_report_data
 from gansweep.report.plots import direction, heatmap_axes, plot_curves, plot_heatmap
 from gansweep.report.points import PENDING, Point
+from gansweep.report.study import study_section
 from gansweep.report.table import columns, render_markdown, table_rows
 
 REPORT_MD, REPORT_CSV, POINTS_CSV = "report.md", "report.csv", "report_points.csv"
@@ -186,26 +187,6 @@ def render_report(data: ReportData, plots: Dict[str, Optional[Path]]) -> str:
     lines += problem_section(data) + unfinished_section(data)
     lines += ["## Every point", "", render_markdown(table_rows(point_records(data))), ""]
     return "\n".join(lines)
-
-
-def study_section(sweep_dir: Path) -> List[str]:
-    """An adaptive sweep's study (gansweep.studies.SUMMARY): its trials by state, the best one, what it spent."""
-    from gansweep.studies import SUMMARY
-
-    try:
-        summary = json.loads((sweep_dir / SUMMARY).read_text())
-    except (OSError, ValueError):
-        return []
-    counts = ", ".join(f"{n} {state}" for state, n in summary["trials"].items() if n)
-    lines = ["## Adaptive study", "", f"Study `{summary['study']}`: {summary['direction']} `{summary['metric']}`; "
-             f"trials: {counts}."]  # fmt: skip
-    best = summary.get("best")
-    if best is not None:
-        params = " ".join(f"{k}={v}" for k, v in best["params"].items())
-        lines.append(f"Best: trial {best['trial']} (folder `{best['trial']}`), {best['value']:.4g}: `{params}`.")
-    grid = summary.get("grid")
-    spent = f"{summary['spent']:,}" + (f" of the full grid's {grid:,} ({summary['spent'] / grid:.1%})" if grid else "")
-    return [*lines, f"Generator iterations spent: {spent}.", ""]
 
 
 def _remove(path: Path) -> None:
