@@ -55,12 +55,16 @@ def choose(cores: int, concurrency: int, environ: Mapping[str, str], idle: Optio
     return ThreadChoice(env, max(1, min(share, spare)))
 
 
-def cpu_cores() -> int:
-    """The cores this process may run on (a taskset or cpuset narrows them), at least one."""
+def cpu_cores(environ: Optional[Mapping[str, str]] = None) -> int:
+    """The cores this process may run on, at least one: those a taskset or cpuset leaves it, and inside a SLURM job
+    no more than its allocation (SLURM_CPUS_PER_TASK: without a task/affinity plugin the job sees every core)."""
+    environ = os.environ if environ is None else environ
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    allocated = environ.get("SLURM_CPUS_PER_TASK", "").strip() if environ.get("SLURM_JOB_ID") else ""
+    return min(cores, int(allocated)) if allocated.isdigit() and int(allocated) > 0 else cores
 
 
 def _cpu_times() -> Tuple[int, int]:

@@ -113,3 +113,11 @@ def test_fused_jobs_of_a_whole_sweep_share_the_cores_among_no_more_jobs_than_the
     assert all(p.concurrency == 2 for p in jobs[0].points)  # type: ignore[union-attr]
     streamed = fused_specs(points, fuse=2)  # a stream's chunk: more jobs may come, the workers' count stands
     assert [job.concurrency for job in streamed] == [4, 4]
+
+
+def test_inside_a_slurm_job_a_point_counts_only_the_cores_it_was_allocated():
+    every = threads.cpu_cores({})
+    assert threads.cpu_cores({"SLURM_JOB_ID": "7", "SLURM_CPUS_PER_TASK": "1"}) == 1
+    assert threads.cpu_cores({"SLURM_JOB_ID": "7", "SLURM_CPUS_PER_TASK": str(every + 8)}) == every  # never more
+    assert threads.cpu_cores({"SLURM_CPUS_PER_TASK": "1"}) == every  # a variable left over outside a job
+    assert threads.cpu_cores({"SLURM_JOB_ID": "7", "SLURM_CPUS_PER_TASK": "0"}) == every
