@@ -259,28 +259,17 @@ def _report_by(sweep_dir: Path, metric: str) -> None:
 
 
 def _summarise(sweep_dir: Path, study: Any, settings: SearchSettings, spent: Any) -> None:
-    """The study's outcome in the sweep folder (gansweep.studies.SUMMARY), which the report shows, and in the log."""
-    import json
+    """The study's outcome in the sweep folder (gansweep.studies.SUMMARY, built by gansweep.search.summary from the
+    study's storage read afresh), which the report shows, and in the log."""
+    from gansweep.search.budget import Spending
+    from gansweep.search.storage import storage_address
+    from gansweep.search.summary import write_summary
 
-    import optuna
-
-    from gansweep.files import write_text_atomic
-    from gansweep.studies import SUMMARY
-
-    trials = study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    best = study.best_trial if complete else None
-    summary = {
-        "study": study.study_name,
-        "metric": settings.metric,
-        "direction": settings.direction,
-        "trials": {state.name.lower(): sum(t.state == state for t in trials) for state in optuna.trial.TrialState},
-        "best": None if best is None else {"trial": best.number, "value": best.value, "params": best.params},
-        "spent": spent.spent,
-        "grid": spent.grid,
-    }
-    (sweep_dir / SUMMARY).parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(sweep_dir / SUMMARY, json.dumps(summary, indent=1, default=str) + "\n")
-    log.info(f"adaptive sweep: {spent}")
+    address = storage_address(settings.storage, sweep_dir)
+    summary = write_summary(sweep_dir, study, settings.metric, settings.direction, spent.grid, address)
+    log.info(f"adaptive sweep: {Spending(summary['spent'], summary['grid'])}")
+    best = summary["best"]
     if best is not None:
-        log.info(f"adaptive sweep: best trial #{best.number}, {settings.metric} = {best.value:.4g}: {best.params}")
+        log.info(
+            f"adaptive sweep: best trial #{best['trial']}, {settings.metric} = {best['value']:.4g}: {best['params']}"
+        )
