@@ -69,12 +69,16 @@ def mean_std(values: Sequence[float]) -> str:
 
 
 def cell_table(data: ReportData) -> str:
-    """One row per cell, in grid order: its axes' values, ok points of all, and each metric's mean +- std."""
+    """One row per cell, in grid order: its axes' values, ok points of all (and pruned ones, where an adaptive sweep
+    pruned some), and each metric's mean +- std."""
     rows = []
+    pruned = bool(data.points_with("pruned"))
     for cell in build_cells(data.points, data.grid_axes):
         ok = [p for p in cell.points if p.status == "ok"]
         row = dict(zip(data.grid_axes, cell.values, strict=True))
         row["ok / points"] = f"{len(ok)} / {len(cell.points)}"
+        if pruned:
+            row["pruned"] = str(cell.count("pruned"))
         for metric in data.metrics_present:
             row[metric] = mean_std([v for v in (final_value(p, metric) for p in ok) if v is not None])
         rows.append(row)
