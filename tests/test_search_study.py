@@ -23,7 +23,7 @@ from gansweep.search.distributions import distributions  # noqa: E402
 from gansweep.search.pruners import make_pruner  # noqa: E402
 from gansweep.search.samplers import make_sampler  # noqa: E402
 from gansweep.search.storage import JOURNAL_FILE, SQLITE_FILE, journal_backend  # noqa: E402
-from gansweep.search.study import open_study, tell  # noqa: E402
+from gansweep.search.study import open_study, reopen, tell  # noqa: E402
 
 GRID = parse_space({"constraint.gp.weight": "0.1,1,10", "optim.lr": "1e-4,2e-4,5e-4"})
 SEARCH = parse_space({"seed": "0,1"}, ["optim.lr=tag(log,interval(1e-5,1e-3))"])
@@ -123,6 +123,23 @@ def test_the_grid_sampler_runs_every_point_once_and_its_last_tell_passes():
         tell(study, trial, 1.0)  # Optuna 2.10 and 3+ raise here on the last point (study.stop outside optimize)
     assert len(set(points)) == 9 and ("constraint.gp.weight=10", "optim.lr=0.0005") in points
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
+def test_a_trial_left_running_is_reopened_on_its_own_grid_point():
+    """A continued grid study trains a trial left running on the point it had, and asks the others once each."""
+    study = optuna.create_study(sampler=make_sampler(None, GRID, seed=0))
+    left = study.ask(distributions(GRID))
+    grid_id = study.trials[0].system_attrs["grid_id"]
+    for _ in range(3):
+        again = reopen(study, left._trial_id)
+    assert study.trials[0].system_attrs["grid_id"] == grid_id and again.params == left.params
+    points = [tuple(GRID.overrides(again.params))]
+    tell(study, again, 1.0)
+    for _ in range(GRID.grid_size() - 1):
+        trial = study.ask(distributions(GRID))
+        points.append(tuple(GRID.overrides(trial.params)))
+        tell(study, trial, 1.0)
+    assert len(set(points)) == GRID.grid_size() == 9
 
 
 @pytest.mark.skipif(not FILE_STORAGE, reason=f"{BLOCKED}: see test_a_database_this_optuna_cannot_write_is_refused")

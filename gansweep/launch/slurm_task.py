@@ -1,5 +1,6 @@
 """What one SLURM array task of `hydra/launcher=slurm` runs: a grid point, as hydra-submitit-launcher runs it, or a
-fused group of points (`hydra.launcher.fuse`), trained as one model with every point in its own run folder.
+fused group of points (`hydra.launcher.fuse`), trained as one model with every point in its own run folder; under an
+adaptive sweep, a worker that trains the study's trials that way, one point or group after another (StudyWorker).
 
 Requeue is submitit's: `checkpoint` resubmits the same call, and the requeued task plans every point again
 (gansweep.run.plan): a finished point is skipped, an interrupted one resumes from its own checkpoint."""
@@ -62,6 +63,52 @@ class ArrayTask:
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """On preemption or before the time limit: resubmit the same call (its points resume from their folders)."""
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+class StudyWorker:
+    """The callable submitit runs in every array task of an adaptive sweep (hydra/sweeper=adaptive): a worker that
+    pulls trials from the study and trains them on gansweep's run path, as ArrayTask trains grid points, until the
+    study is done (gansweep.search.workers.work). Its name in the study is its SLURM job id (ARRAY_INDEX), which a
+    requeued task keeps: the requeued worker continues its own trials first, each from its run folder's checkpoint.
+    `plan` is a gansweep.search.workers.WorkerPlan."""
+
+    def __init__(self, launcher: Any, plan: Any) -> None:
+        self.launcher, self.plan = launcher, plan
+
+    def __call__(self, index: int, singleton_state: Dict[type, Singleton]) -> List[JobReturn]:
+        """The JobReturns of the trials this worker trained; `index`: its place in the array (its sampler's seed)."""
+        import submitit
+        from hydra.core.utils import configure_log, setup_globals
+
+        from gansweep.search.workers import work
+
+        Singleton.set_state(singleton_state)
+        setup_globals()
+        config = self.launcher.config
+        configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # the worker's lines in the task's output
+        study = self.plan.open_study(index)
+        worker = submitit.JobEnvironment().job_id
+        return work(study, self.plan, worker, lambda jobs: self.train(jobs, singleton_state))
+
+    def train(self, jobs: List[Tuple[int, List[str]]], singleton_state: Dict[type, Singleton]) -> List[JobReturn]:
+        """The trials `jobs` (number, overrides) trained as the launcher's array tasks train points, then the
+        worker's own log lines back to the task's output."""
+        from hydra.core.utils import configure_log
+
+        from gansweep.launch.slurm import train_points
+
+        swept = list(self.plan.space.dimensions)
+        try:
+            return train_points(self.launcher, jobs, self.plan.fuse, swept, singleton_state)
+        finally:
+            config = self.launcher.config
+            configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """On preemption or before the time limit: resubmit the same worker (its trials continue from their folders)."""
         import submitit
 
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)

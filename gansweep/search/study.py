@@ -64,3 +64,15 @@ def tell(study: optuna.Study, trial: Any, value: Optional[float] = None, state: 
     except RuntimeError as error:
         if "Study.stop" not in str(error):
             raise
+
+
+def reopen(study: optuna.Study, trial_id: int) -> optuna.trial.Trial:
+    """A trial the study holds already (left running), to train and tell again, without asking the sampler anew:
+    optuna 2.x's Trial() samples relative params again, and its GridSampler then gives the trial another grid point,
+    so a continued grid study would count a point never run as visited. Its params are in the storage already."""
+    sampler = study.sampler
+    study.sampler = optuna.samplers.RandomSampler()  # no relative sampling: nothing is written to the trial
+    try:
+        return optuna.trial.Trial(study, trial_id)
+    finally:
+        study.sampler = sampler

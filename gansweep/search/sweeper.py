@@ -5,8 +5,10 @@ its metrics.json: ok -> its final metric, pruned -> pruned, diverged or failed -
 
 Under gansweep's launcher there is no batch barrier: each slot that frees takes the next trials at once, a fused
 group's worth (`fuse`: trials that differ only in fusible values train as one group, and a pruned member leaves it
-without stopping the others), and the study hears of each trial as its point ends. Under another launcher trials
-run in batches of its concurrency. A trial's job number is its number in the study, so a resumed sweep (the same
+without stopping the others), and the study hears of each trial as its point ends. Under gansweep's SLURM launcher
+the array's tasks are workers that pull trials from the study's storage the same way, until it is done, the sweep
+waiting for them (gansweep.search.workers, gansweep.launch.slurm.run_workers). Under another launcher trials run in
+batches of its concurrency. A trial's job number is its number in the study, so a resumed sweep (the same
 command, or gansweep-resume) finds each trial's folder: trials still running when the sweep stopped continue from
 their checkpoints first, and the study goes on where it stopped.
 """
@@ -25,7 +27,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from gansweep.record import higher_is_better, read_record
+from gansweep.record import higher_is_better
 from gansweep.search.settings import SearchSettings
 from gansweep.search.space import SearchSpace, parse_space
 
@@ -61,6 +63,7 @@ class AdaptiveSweeper(Sweeper):
 
     def _sweep(self, arguments: List[str]) -> Any:
         _quiet_libraries()
+        from gansweep.launch.slurm import runs_study_workers
         from gansweep.search.budget import spending, stop_rule
         from gansweep.search.storage import storage_address
         from gansweep.search.study import open_study
@@ -82,6 +85,10 @@ class AdaptiveSweeper(Sweeper):
             f"adaptive sweep: study {study.study_name!r} ({settings.direction} {settings.metric}), "
             f"sampler {type(study.sampler).__name__}, pruner {type(study.pruner).__name__}"
         )
+        if runs_study_workers(self.config):  # gansweep's SLURM launcher: array tasks pull the trials
+            workers_returns = self._run_workers(study, space, rule, trial_overrides, settings)
+            _summarise(sweep_dir, study, settings, spending(study, space, trial_iters))
+            return [workers_returns]
         unfinished = _running(study)  # a resumed sweep's trials that were running: they continue first
         if hasattr(self.launcher, "stream"):  # gansweep's launcher: each freed slot takes the next trials at once
             trials = _Trials(
@@ -138,28 +145,49 @@ class AdaptiveSweeper(Sweeper):
         return [result for launched in launch_numbered(self.launcher, jobs, numbers) for result in launched]
 
     def _tell(self, study: Any, sweep_dir: Path, settings: SearchSettings, trial: Any, result: JobReturn) -> None:
-        """The trial's end, as its record says: ok -> its final metric; pruned -> pruned; interrupted -> left running
-        (a resume continues it); diverged, failed, a non-finite or missing value -> failed."""
+        """The trial's end, as its record says (gansweep.search.workers.tell_record, the rule SLURM workers tell by):
+        ok -> its final metric; pruned -> pruned; interrupted -> left running (a resume continues it); diverged,
+        failed, a non-finite or missing value -> failed."""
+        from gansweep.search.workers import run_dir_of, tell_record
+
+        tell_record(study, settings, trial, run_dir_of(result, sweep_dir, trial.number))
+
+    def _run_workers(
+        self, study: Any, space: SearchSpace, rule: Any, overrides: "_TrialOverrides", settings: SearchSettings
+    ) -> List[JobReturn]:
+        """Under gansweep's SLURM launcher: the study's trials pulled by array tasks that work until the study is
+        done (gansweep.search.workers), as many as the launcher's array_parallelism (or max_batch_size trials) allows,
+        no more than the trials left need; trials a stopped sweep left running whose workers are gone are released
+        to them first; a worker lost without a result has its trials failed. The JobReturns of the trials trained."""
+        from gansweep.launch.prepare import claim_or_stop
+        from gansweep.launch.slurm import alive_workers, fuse_setting, run_workers
+        from gansweep.search.workers import WorkerPlan, fail_lost, release
+
+        assert self.config is not None
+        sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
+        launcher = self.launcher
+        fuse = fuse_setting(launcher.params, self.config)
+        plan = WorkerPlan(overrides.storage, study.study_name, settings, space, rule, overrides, str(sweep_dir), fuse)
+        claim_or_stop(sweep_dir, self.config)  # before the study's running trials are touched
+        released = release(study, plan, alive_workers)
+        if released:
+            log.info(f"adaptive sweep: trial(s) {released} left running by a stopped sweep continue first")
+        n_workers = self._workers(study, rule, fuse)
+        compose = partial(_trial_config, launcher.hydra_context, self.config, overrides, list(space.dimensions))
+        return run_workers(launcher, plan, n_workers, lambda over: fail_lost(study, plan, over, compose))
+
+    def _workers(self, study: Any, rule: Any, fuse: int) -> int:
+        """SLURM workers to start: enough for the trials launched at once (max_batch_size, else the launcher's
+        array_parallelism groups of `fuse`), no more than the trials left (n_trials less the finished ones) need."""
         import optuna
 
-        from gansweep.search.budget import ITERS_ATTR
-        from gansweep.search.study import tell
-
-        record = read_record(_run_dir(result, sweep_dir, trial.number)) or {}
-        status = record.get("status")
-        states = optuna.trial.TrialState
-        if isinstance(record.get("g_iters"), int):  # what the trial spent (gansweep.search.budget)
-            trial.set_user_attr(ITERS_ATTR, record["g_iters"])
-        if status == "interrupted":
-            return
-        if status == "pruned":
-            tell(study, trial, state=states.PRUNED)
-            return
-        value = (record.get("metrics") or {}).get(str(settings.metric))
-        if status == "ok" and isinstance(value, (int, float)) and math.isfinite(value):
-            tell(study, trial, float(value))
-        else:
-            tell(study, trial, state=states.FAIL)
+        workers = math.ceil(self._batch_size() / fuse)
+        if rule.n_trials is not None:
+            trials = study.get_trials(deepcopy=False)
+            running = optuna.trial.TrialState.RUNNING
+            left = rule.n_trials - sum(t.state != running for t in trials)
+            workers = min(workers, math.ceil(max(left, 0) / fuse))
+        return workers
 
 
 class _Trials:
@@ -222,8 +250,10 @@ def _running(study: Any) -> List[Any]:
     """Trials a stopped sweep left running, as trials to launch again (optuna.trial.Trial, in number order)."""
     import optuna
 
+    from gansweep.search.study import reopen
+
     running = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
-    return [optuna.trial.Trial(study, t._trial_id) for t in sorted(running, key=lambda t: t.number)]
+    return [reopen(study, t._trial_id) for t in sorted(running, key=lambda t: t.number)]
 
 
 def _rungs(config: DictConfig) -> tuple:
@@ -235,11 +265,14 @@ def _rungs(config: DictConfig) -> tuple:
     return int(every or iters), iters
 
 
-def _run_dir(result: JobReturn, sweep_dir: Path, number: int) -> Path:
-    """The trial's run folder: its job's output_dir, else the sweep's default subdir (its job number)."""
-    hydra = getattr(result, "hydra_cfg", None)
-    output = OmegaConf.select(hydra, "hydra.runtime.output_dir", default=None) if hydra is not None else None
-    return Path(str(output)) if output else sweep_dir / str(number)
+def _trial_config(
+    context: HydraContext, config: DictConfig, overrides: "_TrialOverrides", swept: List[str], trial: Any
+) -> Tuple[DictConfig, Path]:
+    """A trial's point composed as the launcher composes it, and its run folder (for the record of a lost trial)."""
+    from gansweep.launch.prepare import Preparer
+
+    trial_overrides = overrides(trial)
+    return Preparer(context, config, [trial_overrides], swept).point_config(trial_overrides, trial.number)
 
 
 def _quiet_libraries() -> None:
