@@ -34,9 +34,19 @@ def choice_tags(choices: Mapping[str, Any]) -> List[str]:
     return [f"{group}={choices[group]}" for group in TAGGED_CHOICES if choices.get(group) not in (None, "None")]
 
 
+def study_tags(cfg: Any) -> List[str]:
+    """`study=NAME` for a trial of an adaptive sweep's study (search.trial set by hydra/sweeper=adaptive), else none."""
+    from omegaconf import OmegaConf
+
+    study = OmegaConf.select(cfg, "search.study", default=None)
+    trial = OmegaConf.select(cfg, "search.trial", default=None)
+    return [f"study={study}"] if study is not None and trial is not None else []
+
+
 def point_identity(cfg: Any, hydra_cfg: Any) -> Dict[str, Any]:
     """WandbRunLogger.identify's arguments for the running point: config (with the group choices under `choices`),
-    group (the sweep, in a multirun), job type (the loss), name (the swept values) and tags (the choices)."""
+    group (the sweep, in a multirun), job type (the loss), name (the swept values), tags (the choices, and a
+    trial's study) and, for a trial of an adaptive sweep, its status as a tag when it ends."""
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
@@ -51,5 +61,6 @@ def point_identity(cfg: Any, hydra_cfg: Any) -> Dict[str, Any]:
         "group": sweep_group(sweep_dir) if sweep_dir is not None else None,
         "job_type": choices.get("loss"),
         "name": point_name(list(hydra_cfg.overrides.task), sweep_dir, job_num),
-        "tags": choice_tags(choices),
+        "tags": [*choice_tags(choices), *study_tags(cfg)],
+        "status_tag": bool(study_tags(cfg)),
     }

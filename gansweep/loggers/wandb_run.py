@@ -21,6 +21,7 @@ STEP = "g_iters"  # every curve's x-axis: generator iterations (Lightning's glob
 MODES = ("auto", "online", "offline", "disabled")
 RUN_ID_FILE = "gansweep-run-id"  # in <save_dir>/wandb/: a resumed point continues the same W&B run
 MAX_TAG = 64  # W&B refuses longer tags
+STATUS_TAG = "status="  # a trial's final status as a tag: status=ok | pruned | diverged | failed | interrupted
 
 
 def resolve_mode(mode: str) -> str:
@@ -105,6 +106,7 @@ class WandbRunLogger(WandbLogger):
         self.init_timeout, self.log_samples = init_timeout, log_samples
         self._warned = False
         self.alongside = False  # True for a point of a fused group: its run coexists with the others' in this process
+        self.status_tag = False  # tag the run with the point's final status as it closes (a trial of an adaptive sweep)
 
     def identify(
         self,
@@ -113,8 +115,11 @@ class WandbRunLogger(WandbLogger):
         job_type: Optional[str] = None,
         name: Optional[str] = None,
         tags: Sequence[str] = (),
+        status_tag: bool = False,
     ) -> None:
-        """The point's resolved config, and its group, job type, name and tags where the config left them null."""
+        """The point's resolved config, and its group, job type, name and tags where the config left them null;
+        `status_tag`: the point's final status becomes a tag too (`status=pruned`), as its run closes."""
+        self.status_tag = status_tag
         init = self._wandb_init
         init["config"] = dict(config)
         for key, value in (("group", group), ("job_type", job_type), ("name", name)):
@@ -155,14 +160,24 @@ class WandbRunLogger(WandbLogger):
             self._guard(lambda: WandbLogger.log_image(self, key, images, step, **kwargs))
 
     def close_point(self, record: Mapping[str, Any]) -> None:
-        """The point's outcome into the run summary (also for a failed or diverged point), then wandb.finish():
-        exit code 0 for ok and interrupted points, 1 for failed and diverged ones."""
-        summary = {k: record.get(k) for k in ("status", "error", "g_iters", "diverged_at", "wall_time_s")}
+        """The point's outcome into the run summary (also for a failed or diverged point), with `status_tag` its status
+        as a tag (`status=ok`, replacing one an earlier attempt left), then wandb.finish(): exit code 0 for ok,
+        interrupted and pruned points (a pruned trial is the study's decision, not a failure), 1 for failed and
+        diverged ones."""
+        summary = {k: record.get(k) for k in ("status", "error", "g_iters", "diverged_at", "wall_time_s", "pruned_at")}
         summary.update(record.get("metrics") or {})
         self._guard(lambda: self.experiment.summary.update(summary))
-        code = 0 if record.get("status") in ("ok", "interrupted") else 1
+        if self.status_tag and record.get("status"):
+            self._guard(lambda: self._retag(f"{STATUS_TAG}{record['status']}"))
+        code = 0 if record.get("status") in ("ok", "interrupted", "pruned") else 1
         self._guard(lambda: self.experiment.finish(exit_code=code))
         self._experiment = None
+
+    def _retag(self, tag: str) -> None:
+        """Add `tag` to the open run's tags, dropping any status tag it had (W&B records the new tags as it closes)."""
+        run: Any = self.experiment
+        kept = [t for t in run.tags or () if not str(t).startswith(STATUS_TAG)]
+        run.tags = tuple(clean_tags([*kept, tag]))
 
     def _guard(self, call: Callable[[], Any]) -> None:
         """Run a W&B call; a failure is logged once per run and never reaches training."""
