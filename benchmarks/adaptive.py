@@ -1,12 +1,14 @@
-"""Adaptive sweeps against the full grid: a toy WGAN-GP protocol (lr x lambda x seed = 4 x 4 x 3) trained as the
-whole grid and as ASHA and Hyperband studies of the same configs (hydra/sweeper=adaptive; the grid is the same
-sweeper with pruner=none), each from the shell in its own folder. For each, prints the generator iterations spent as
-a fraction of the grid's, whether the best config it found (by its own trials) is within the seed spread of the
-grid's best (its median over seeds, from the grid's own runs, inside the min..max over seeds of the grid's best), and
-how idle the launcher's slots were (1 - busy process-seconds / (slots x the span of the points)).
+"""Adaptive sweeps against the full grid: a toy WGAN-GP protocol (lr x lambda x seed = 4 x 4 x 3) on 8 Gaussians
+(ring8) and on 25 Gaussians (grid25), each trained as the whole grid and as ASHA and Hyperband studies of the same
+configs (hydra/sweeper=adaptive; the grid is the same sweeper with pruner=none), each from the shell in its own folder.
+For each dataset and each of the three, prints (labelled `[DATASET PRUNER]`) the generator iterations spent as a
+fraction of the grid's, whether the best config it found (by its own trials) is within the seed spread of the grid's
+best (its median over seeds, from the grid's own runs, inside the min..max over seeds of the grid's best), and how
+idle the launcher's slots were (1 - busy process-seconds / (slots x the span of the points)).
 
-    python benchmarks/adaptive.py --quick                  # minutes on 2 CPU cores
-    python benchmarks/adaptive.py --datasets ring8 grid25  # the full protocol (3,000 iterations, every 250)
+    python benchmarks/adaptive.py --quick                  # minutes per dataset on 2 CPU cores (both datasets)
+    python benchmarks/adaptive.py --quick --dataset grid25 # one of them
+    python benchmarks/adaptive.py                          # the full protocol (3,000 iterations, every 250)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Dict, List, Optional, Tuple
 from gansweep.record import higher_is_better, read_records
 
 LRS, LAMBDAS, SEEDS = ("5e-5", "1e-4", "5e-4", "1e-3"), ("0.1", "1", "10", "100"), ("0", "1", "2")
+DATASETS = {"ring8": "8 Gaussians", "grid25": "25 Gaussians"}
 Config = Tuple[str, str]  # (optim.lr, constraint.gp.weight)
 
 
@@ -32,8 +35,8 @@ def sweep(folder: Path, dataset: str, pruner: str, args: argparse.Namespace) -> 
     """Runs one sweep of the grid's configs with `pruner` into `folder`; its wall time in seconds."""
     command = [
         sys.executable, "-m", "gansweep", "-m", "hydra/sweeper=adaptive", f"hydra.sweeper.pruner={pruner}",
-        f"dataset={dataset}", f"optim.lr={','.join(LRS)}", f"constraint.gp.weight={','.join(LAMBDAS)}",
-        f"seed={','.join(SEEDS)}", f"train.iters={args.iters}", f"metrics.every={args.every}",
+        f"dataset={dataset}", f"optim.lr={','.join(args.lrs)}", f"constraint.gp.weight={','.join(args.lambdas)}",
+        f"seed={','.join(args.seeds)}", f"train.iters={args.iters}", f"metrics.every={args.every}",
         f"metrics.num_samples={args.samples}", f"arch.hidden={args.hidden}", f"train.batch_size={args.batch}",
         f"hydra.sweeper.metric={args.metric}", "hydra.sweeper.seed=0", f"hydra.launcher.workers={args.workers}",
         f"hydra.launcher.fuse={args.fuse}", f"hydra.sweep.dir={folder}", "logger=none", "callbacks=none",
@@ -42,7 +45,7 @@ def sweep(folder: Path, dataset: str, pruner: str, args: argparse.Namespace) -> 
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"{pruner} sweep failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{dataset} {pruner} sweep failed:\n{done.stderr[-3000:]}")
     return time.perf_counter() - start
 
 
@@ -82,23 +85,33 @@ def compare(dataset: str, args: argparse.Namespace, root: Path) -> None:
     grid_best = best(grid, higher)
     assert grid_best is not None, "no grid point ended ok"
     low, high = min(grid[grid_best]), max(grid[grid_best])
-    print(f"\n{dataset}: grid best {grid_best} ({args.metric} over seeds {grid[grid_best]}), slots {args.workers}")
+    grid_spent = spent(root / f"{dataset}-none")
+    print(f"\n{dataset} ({DATASETS.get(dataset, dataset)}): grid best {grid_best} ({args.metric} over seeds "
+          f"{grid[grid_best]}), slots {args.workers}, fuse {args.fuse}")  # fmt: skip
     for pruner, wall in walls.items():
         folder = root / f"{dataset}-{pruner}"
         found = best(finals(folder, args.metric), higher)
         median = statistics.median(grid[found]) if found in grid else float("nan")
         within = found is not None and low <= median <= high
-        name = "grid" if pruner == "none" else pruner
-        print(f"[{name}] fraction of grid iterations: {spent(folder) / spent(root / f'{dataset}-none'):.3f}")
-        print(f"[{name}] best within seed spread: {'yes' if within else 'no'}")
-        print(f"[{name}]   best found {found}, its grid median {median:.4g}; wall {wall:.0f} s; "
+        label = f"[{dataset} {'grid' if pruner == 'none' else pruner}]"
+        print(f"{label} fraction of grid iterations: {spent(folder) / grid_spent:.3f}")
+        print(f"{label} best within seed spread: {'yes' if within else 'no'}")
+        print(f"{label}   best found {found}, its grid median {median:.4g}; wall {wall:.0f} s; "
               f"slot idleness {idleness(folder, args.workers):.1%}")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="ring8 only, 300 iterations, an evaluation every 50")
-    parser.add_argument("--datasets", nargs="+", default=["ring8", "grid25"])
+    parser.add_argument("--quick", action="store_true", help="300 iterations, an evaluation every 50, small nets")
+    parser.add_argument(
+        "--dataset",
+        "--datasets",
+        dest="datasets",
+        nargs="+",
+        choices=[*DATASETS, "both"],
+        default=["both"],
+        help="ring8 (8 Gaussians), grid25 (25 Gaussians), or both (the default); each prints its own lines",
+    )
     parser.add_argument("--metric", default="energy_distance")
     parser.add_argument("--iters", type=int, default=3000)
     parser.add_argument("--every", type=int, default=250)
@@ -107,12 +120,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--fuse", type=int, default=3)
+    parser.add_argument("--lrs", nargs="+", default=list(LRS), help="the grid's optim.lr values (protocol: 4)")
+    parser.add_argument("--lambdas", nargs="+", default=list(LAMBDAS), help="its gp weights (protocol: 4)")
+    parser.add_argument("--seeds", nargs="+", default=list(SEEDS), help="its seeds (protocol: 3)")
     parser.add_argument("--keep", type=Path, default=None, help="leave the sweeps in this folder")
     args = parser.parse_args()
+    args.datasets = list(dict.fromkeys(d for name in args.datasets for d in (DATASETS if name == "both" else [name])))
     if args.quick:
-        args.datasets, args.iters, args.every, args.samples, args.hidden, args.batch = ["ring8"], 300, 50, 500, 64, 64
+        args.iters, args.every, args.samples, args.hidden, args.batch = 300, 50, 500, 64, 64
     root = args.keep or Path(tempfile.mkdtemp(prefix="gansweep-adaptive-"))
-    print(f"{len(LRS) * len(LAMBDAS) * len(SEEDS)} points, {args.iters} generator iterations each, {args.metric} "
+    points = len(args.lrs) * len(args.lambdas) * len(args.seeds)
+    print(f"{', '.join(args.datasets)}: {points} points each (lr x lambda x seed = {len(args.lrs)} x "
+          f"{len(args.lambdas)} x {len(args.seeds)}), {args.iters} generator iterations each, {args.metric} "
           f"every {args.every}; sweeps in {root}")  # fmt: skip
     for dataset in args.datasets:
         compare(dataset, args, root)
