@@ -33,7 +33,8 @@ from gansweep.record import read_record, write_record
 from tests.conftest import REPO, cli_env, compose_config, run_cli
 from tests.slurm_cluster import SlurmCluster, SlurmUnavailable
 
-pytestmark = pytest.mark.slow  # a real cluster: .ci/run's second step
+# a real cluster: .ci/run's second step; one cluster at a time (they share munge), so on one xdist worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 REQUIRE_ENV = "GANSWEEP_REQUIRE_SLURM"
 TINY = ["arch.hidden=16", "train.batch_size=32", "train.n_critic=2", "metrics.num_samples=200"]
 # the test cluster has no GPUs and little memory; one CPU per point runs two points at once on two cores
