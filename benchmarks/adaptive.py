@@ -4,10 +4,13 @@ configs (hydra/sweeper=adaptive; the grid is the same sweeper with pruner=none),
 For each dataset and each of the three, prints (labelled `[DATASET PRUNER]`) the generator iterations spent as a
 fraction of the grid's, whether the best config it found (by its own trials) is within the seed spread of the grid's
 best (its median over seeds, from the grid's own runs, inside the min..max over seeds of the grid's best), and how
-idle the launcher's slots were (1 - busy process-seconds / (slots x the span of the points)).
+idle the launcher's slots were (1 - busy process-seconds / (slots x the span of the points)). `--dataset
+stacked_digits` runs the same on stacked digits with a narrow DCGAN-32, judged by fid_digits (pass a smaller grid with
+--lrs/--lambdas/--seeds to fit a CPU).
 
     python benchmarks/adaptive.py --quick                  # minutes per dataset on 2 CPU cores (both datasets)
     python benchmarks/adaptive.py --quick --dataset grid25 # one of them
+    python benchmarks/adaptive.py --quick --dataset stacked_digits --lrs 1e-4 1e-3 --lambdas 1 10
     python benchmarks/adaptive.py                          # the full protocol (3,000 iterations, every 250)
 """
 
@@ -27,7 +30,9 @@ from typing import Dict, List, Optional, Tuple
 from gansweep.record import higher_is_better, read_records
 
 LRS, LAMBDAS, SEEDS = ("5e-5", "1e-4", "5e-4", "1e-3"), ("0.1", "1", "10", "100"), ("0", "1", "2")
-DATASETS = {"ring8": "8 Gaussians", "grid25": "25 Gaussians"}
+DATASETS = {"ring8": "8 Gaussians", "grid25": "25 Gaussians", "stacked_digits": "stacked digits, a narrow DCGAN-32"}
+TOY = ("ring8", "grid25")  # `both`
+HEADLINE = {"stacked_digits": "fid_digits"}  # the metric each dataset is judged by (else energy_distance)
 Config = Tuple[str, str]  # (optim.lr, constraint.gp.weight)
 
 
@@ -37,9 +42,10 @@ def sweep(folder: Path, dataset: str, pruner: str, args: argparse.Namespace) -> 
         sys.executable, "-m", "gansweep", "-m", "hydra/sweeper=adaptive", f"hydra.sweeper.pruner={pruner}",
         f"dataset={dataset}", f"optim.lr={','.join(args.lrs)}", f"constraint.gp.weight={','.join(args.lambdas)}",
         f"seed={','.join(args.seeds)}", f"train.iters={args.iters}", f"metrics.every={args.every}",
-        f"metrics.num_samples={args.samples}", f"arch.hidden={args.hidden}", f"train.batch_size={args.batch}",
-        f"hydra.sweeper.metric={args.metric}", "hydra.sweeper.seed=0", f"hydra.launcher.workers={args.workers}",
-        f"hydra.launcher.fuse={args.fuse}", f"hydra.sweep.dir={folder}", "logger=none", "callbacks=none",
+        f"metrics.num_samples={args.samples}", *model(dataset, args), f"train.batch_size={args.batch}",
+        f"hydra.sweeper.metric={metric_of(dataset, args)}", "hydra.sweeper.seed=0",
+        f"hydra.launcher.workers={args.workers}", f"hydra.launcher.fuse={args.fuse}", f"hydra.sweep.dir={folder}",
+        "logger=none", "callbacks=none",
     ]  # fmt: skip
     env = dict(os.environ, WANDB_MODE="disabled")
     start = time.perf_counter()
@@ -47,6 +53,23 @@ def sweep(folder: Path, dataset: str, pruner: str, args: argparse.Namespace) -> 
     if done.returncode != 0:
         raise SystemExit(f"{dataset} {pruner} sweep failed:\n{done.stderr[-3000:]}")
     return time.perf_counter() - start
+
+
+def model(dataset: str, args: argparse.Namespace) -> List[str]:
+    """The networks: the toy MLPs (`--hidden`), or on stacked digits a DCGAN-32 of width `--width` trained on
+    `--images` images, whose fid_digits statistics use as many real ones."""
+    if dataset == "stacked_digits":
+        return [
+            "arch=dcgan",
+            f"arch.dim={args.width}",
+            f"dataset.size={args.images}",
+            f"metrics.num_real={args.images}",
+        ]
+    return [f"arch.hidden={args.hidden}"]
+
+
+def metric_of(dataset: str, args: argparse.Namespace) -> str:
+    return args.metric or HEADLINE.get(dataset, "energy_distance")
 
 
 def finals(folder: Path, metric: str) -> Dict[Config, List[float]]:
@@ -79,18 +102,19 @@ def idleness(folder: Path, slots: int) -> float:
 
 
 def compare(dataset: str, args: argparse.Namespace, root: Path) -> None:
-    higher = higher_is_better(args.metric)
+    metric = metric_of(dataset, args)
+    higher = higher_is_better(metric)
     walls = {p: sweep(root / f"{dataset}-{p}", dataset, p, args) for p in ("none", "asha", "hyperband")}
-    grid = finals(root / f"{dataset}-none", args.metric)
+    grid = finals(root / f"{dataset}-none", metric)
     grid_best = best(grid, higher)
     assert grid_best is not None, "no grid point ended ok"
     low, high = min(grid[grid_best]), max(grid[grid_best])
     grid_spent = spent(root / f"{dataset}-none")
-    print(f"\n{dataset} ({DATASETS.get(dataset, dataset)}): grid best {grid_best} ({args.metric} over seeds "
+    print(f"\n{dataset} ({DATASETS.get(dataset, dataset)}): grid best {grid_best} ({metric} over seeds "
           f"{grid[grid_best]}), slots {args.workers}, fuse {args.fuse}")  # fmt: skip
     for pruner, wall in walls.items():
         folder = root / f"{dataset}-{pruner}"
-        found = best(finals(folder, args.metric), higher)
+        found = best(finals(folder, metric), higher)
         median = statistics.median(grid[found]) if found in grid else float("nan")
         within = found is not None and low <= median <= high
         label = f"[{dataset} {'grid' if pruner == 'none' else pruner}]"
@@ -110,14 +134,16 @@ def main() -> None:
         nargs="+",
         choices=[*DATASETS, "both"],
         default=["both"],
-        help="ring8 (8 Gaussians), grid25 (25 Gaussians), or both (the default); each prints its own lines",
+        help="ring8 (8 Gaussians), grid25 (25 Gaussians), both (the default), stacked_digits; each its own lines",
     )
-    parser.add_argument("--metric", default="energy_distance")
+    parser.add_argument("--metric", default=None, help="default: energy_distance, fid_digits on stacked digits")
     parser.add_argument("--iters", type=int, default=3000)
     parser.add_argument("--every", type=int, default=250)
     parser.add_argument("--samples", type=int, default=2500)
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--width", type=int, default=32, help="stacked digits: the DCGAN's width (arch.dim)")
+    parser.add_argument("--images", type=int, default=10000, help="stacked digits: training (and real) images")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--fuse", type=int, default=3)
     parser.add_argument("--lrs", nargs="+", default=list(LRS), help="the grid's optim.lr values (protocol: 4)")
@@ -125,14 +151,15 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", default=list(SEEDS), help="its seeds (protocol: 3)")
     parser.add_argument("--keep", type=Path, default=None, help="leave the sweeps in this folder")
     args = parser.parse_args()
-    args.datasets = list(dict.fromkeys(d for name in args.datasets for d in (DATASETS if name == "both" else [name])))
+    args.datasets = list(dict.fromkeys(d for name in args.datasets for d in (TOY if name == "both" else [name])))
     if args.quick:
         args.iters, args.every, args.samples, args.hidden, args.batch = 300, 50, 500, 64, 64
+        args.width, args.images = 16, 2000
     root = args.keep or Path(tempfile.mkdtemp(prefix="gansweep-adaptive-"))
     points = len(args.lrs) * len(args.lambdas) * len(args.seeds)
     print(f"{', '.join(args.datasets)}: {points} points each (lr x lambda x seed = {len(args.lrs)} x "
-          f"{len(args.lambdas)} x {len(args.seeds)}), {args.iters} generator iterations each, {args.metric} "
-          f"every {args.every}; sweeps in {root}")  # fmt: skip
+          f"{len(args.lambdas)} x {len(args.seeds)}), {args.iters} generator iterations each, "
+          f"evaluated every {args.every}; sweeps in {root}")  # fmt: skip
     for dataset in args.datasets:
         compare(dataset, args, root)
 

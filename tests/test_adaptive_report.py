@@ -22,6 +22,7 @@ from gansweep.report.rungs import RUNGS_PNG, rung_caption, rung_figure, rung_plo
 from gansweep.report.study import study_section
 from gansweep.search.summary import build_summary, rung_iterations, write_summary
 from gansweep.studies import PRUNER_ATTR, SUMMARY
+from tests.test_adaptive import SWEEP
 from tests.wandb_files import WANDB_CLI, offline_runs
 
 ASHA = {"name": "asha", "first_eval": 10, "trial_iters": 90, "reduction_factor": 3}
@@ -290,22 +291,7 @@ def test_optuna_dashboard_reads_a_sweeps_study_storage(tmp_path: Path):
     assert sorted(params) == [[("optim.lr", "0.0001")], [("optim.lr", "0.001")]]
 
 
-SWEEP_ARGS = [
-    "hydra/sweeper=adaptive",
-    "optim.lr=1e-4,1e-3",
-    "constraint.gp.weight=0.1,10",
-    "seed=0,1",
-    "train.iters=90",
-    "metrics.every=10",
-    "metrics.num_samples=300",
-    "arch.hidden=16",
-    "train.batch_size=64",
-    "train.sample_every=null",
-    "hydra.launcher.fuse=2",
-    "hydra.sweeper.seed=0",
-    "hydra.sweeper.metric=energy_distance",
-    "logger=wandb",
-]
+SWEEP_ARGS = [*SWEEP, "train.sample_every=null", "logger=wandb"]  # test_adaptive.py's sweep, on W&B
 
 
 @pytest.mark.slow

@@ -64,3 +64,25 @@ def test_gpu_check_prints_one_table_with_tiny_sizes(tmp_path):
     for what in ("plain PyTorch fp32", "TF32 + channels-last", "gansweep / plain fp32", "K = 2", "jobs_per_gpu=2"):
         assert what in proc.stdout
     assert "random Inception-v3, TorchScript" in proc.stdout or "small random stand-in" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "dataset, model",
+    [("ring8", ["--hidden", "8"]), ("stacked_digits", ["--width", "4", "--images", "64"])],
+)
+def test_adaptive_benchmark_prints_both_lines_for_grid_asha_and_hyperband(tmp_path, dataset, model):
+    """benchmarks/adaptive.py on a 2 x 1 x 2 grid of a few iterations: the grid, ASHA and Hyperband each print the
+    issue's two lines for the dataset."""
+    tiny = ["--iters", "4", "--every", "2", "--samples", "32", "--batch", "16", "--workers", "2", "--fuse", "2"]
+    grid = ["--lrs", "1e-4", "1e-3", "--lambdas", "1", "--seeds", "0", "1", "--keep", str(tmp_path)]
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "adaptive.py"), "--dataset", dataset, *tiny, *model, *grid],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(cli_env(), OMP_NUM_THREADS="1"),
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for pruner in ("grid", "asha", "hyperband"):
+        assert f"[{dataset} {pruner}] fraction of grid iterations: " in proc.stdout, proc.stdout
+        assert f"[{dataset} {pruner}] best within seed spread: " in proc.stdout, proc.stdout
