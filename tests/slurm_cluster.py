@@ -181,4 +181,19 @@ PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
                 os.kill(self.munged_pid, 15)
             except ProcessLookupError:
                 pass
+            _wait_gone(self.munged_pid, timeout_s=15)  # else the next cluster finds it still answering, and loses it
             self.munged_pid = None
+
+
+def _wait_gone(pid: int, timeout_s: float) -> None:
+    """Until process `pid` has exited (gone, or a zombie nobody reaps: munged is a daemon, not our child)."""
+    deadline = time.monotonic() + timeout_s
+    status = Path(f"/proc/{pid}/status")
+    while time.monotonic() < deadline:
+        try:
+            state = next((line for line in status.read_text().splitlines() if line.startswith("State:")), "")
+        except OSError:
+            return
+        if "Z" in state.split()[1:2]:
+            return
+        time.sleep(0.1)

@@ -25,7 +25,6 @@ from gansweep.record import STATE_KEY
 from tests.conftest import REPO
 from tests.helpers import checkpoint_of
 
-pytestmark = pytest.mark.xdist_group("adaptive_resume")  # its module fixture stops a sweep once per way: one worker
 STATES = {
     "ok": optuna.trial.TrialState.COMPLETE,
     "pruned": optuna.trial.TrialState.PRUNED,

@@ -8,12 +8,14 @@ Where SLURM cannot start, the test fails when GANSWEEP_REQUIRE_SLURM=1 (.ci/run 
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import math
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,8 +35,8 @@ from gansweep.record import read_record, write_record
 from tests.conftest import REPO, cli_env, compose_config, run_cli
 from tests.slurm_cluster import SlurmCluster, SlurmUnavailable
 
-# a real cluster: .ci/run's second step; one cluster at a time (they share munge), so on one xdist worker
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
+pytestmark = pytest.mark.slow  # a real cluster: .ci/run's second step
+CLUSTER_LOCK = Path(tempfile.gettempdir()) / "gansweep-test-slurm.lock"  # one test cluster at a time on a machine
 REQUIRE_ENV = "GANSWEEP_REQUIRE_SLURM"
 TINY = ["arch.hidden=16", "train.batch_size=32", "train.n_critic=2", "metrics.num_samples=200"]
 # the test cluster has no GPUs and little memory; one CPU per point runs two points at once on two cores
@@ -43,17 +45,20 @@ RESOURCES = ["hydra.launcher.gpus_per_node=null", "hydra.launcher.cpus_per_task=
 
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
-    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
-    try:
-        cluster.start()
-    except SlurmUnavailable as err:
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"SLURM could not start ({REQUIRE_ENV}=1): {err}")
-        pytest.skip(f"SLURM could not start: {err}. {REQUIRE_ENV}=1 makes this a failure, as in CI")
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    """A cluster for the module, once no other test process (an xdist worker) holds one: clusters share munged."""
+    with open(CLUSTER_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+        try:
+            cluster.start()
+        except SlurmUnavailable as err:
+            if os.environ.get(REQUIRE_ENV) == "1":
+                pytest.fail(f"SLURM could not start ({REQUIRE_ENV}=1): {err}")
+            pytest.skip(f"SLURM could not start: {err}. {REQUIRE_ENV}=1 makes this a failure, as in CI")
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
 
 
 class RaiseIn(pl.Callback):

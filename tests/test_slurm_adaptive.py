@@ -34,7 +34,6 @@ from tests.slurm_cluster import SlurmCluster
 from tests.test_slurm import RESOURCES, TINY, array_task, finish, hurry_requeued, slurm, steps, wait_for
 
 __all__ = ["slurm"]  # the cluster fixture, module-scoped: this module starts its own
-pytestmark = pytest.mark.xdist_group("slurm")  # one cluster at a time (test_slurm.py's worker)
 STATES = optuna.trial.TrialState
 
 
