@@ -1,5 +1,5 @@
 """An adaptive sweep on SLURM (issue 23, part 5): `hydra/sweeper=adaptive hydra/launcher=slurm` runs array tasks as
-workers that pull trials from the study (gansweep.search.workers, gansweep.launch.slurm.run_workers).
+workers that pull trials from the study (gansweep.search.workers, gansweep.launch.slurm_workers).
 
 Unmarked: the worker loop with a fake trainer on a real SQLite study (threads as workers): every trial trained once
 and told from its record, a requeued worker's own trials continued first and by no one else, a lost worker's trials
@@ -168,7 +168,7 @@ def test_a_stopped_sweeps_trials_are_released_to_the_next_workers_unless_their_w
 
 
 def test_a_worker_is_over_once_its_result_is_written_or_it_has_left_the_queue_for_a_while(tmp_path):
-    from gansweep.launch.slurm import ArrayWatch
+    from gansweep.launch.slurm_workers import ArrayWatch
 
     result = tmp_path / "result.pkl"
     queue: Dict[str, Optional[Dict[str, str]]] = {"now": {"1_0": "RUNNING", "1_1": "RUNNING", "1_2": "PENDING"}}

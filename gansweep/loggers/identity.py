@@ -56,11 +56,12 @@ def point_identity(cfg: Any, hydra_cfg: Any) -> Dict[str, Any]:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     sweep_dir = Path(str(hydra_cfg.sweep.dir)) if multirun else None
     job_num = OmegaConf.select(hydra_cfg, "job.num", default=None) if multirun else None
+    study = study_tags(cfg)
     return {
         "config": {**config, "choices": choices},
         "group": sweep_group(sweep_dir) if sweep_dir is not None else None,
         "job_type": choices.get("loss"),
         "name": point_name(list(hydra_cfg.overrides.task), sweep_dir, job_num),
-        "tags": [*choice_tags(choices), *study_tags(cfg)],
-        "status_tag": bool(study_tags(cfg)),
+        "tags": [*choice_tags(choices), *study],
+        "status_tag": bool(study),
     }

@@ -7,7 +7,7 @@ Under gansweep's launcher there is no batch barrier: each slot that frees takes 
 group's worth (`fuse`: trials that differ only in fusible values train as one group, and a pruned member leaves it
 without stopping the others), and the study hears of each trial as its point ends. Under gansweep's SLURM launcher
 the array's tasks are workers that pull trials from the study's storage the same way, until it is done, the sweep
-waiting for them (gansweep.search.workers, gansweep.launch.slurm.run_workers). Under another launcher trials run in
+waiting for them (gansweep.search.workers, gansweep.launch.slurm_workers). Under another launcher trials run in
 batches of its concurrency. A trial's job number is its number in the study, so a resumed sweep (the same
 command, or gansweep-resume) finds each trial's folder: trials still running when the sweep stopped continue from
 their checkpoints first, and the study goes on where it stopped.
@@ -63,7 +63,7 @@ class AdaptiveSweeper(Sweeper):
 
     def _sweep(self, arguments: List[str]) -> Any:
         _quiet_libraries()
-        from gansweep.launch.slurm import runs_study_workers
+        from gansweep.launch.slurm_workers import runs_study_workers
         from gansweep.search.budget import spending, stop_rule
         from gansweep.search.storage import storage_address
         from gansweep.search.study import open_study
@@ -160,7 +160,8 @@ class AdaptiveSweeper(Sweeper):
         no more than the trials left need; trials a stopped sweep left running whose workers are gone are released
         to them first; a worker lost without a result has its trials failed. The JobReturns of the trials trained."""
         from gansweep.launch.prepare import claim_or_stop
-        from gansweep.launch.slurm import alive_workers, fuse_setting, run_workers
+        from gansweep.launch.slurm import fuse_setting
+        from gansweep.launch.slurm_workers import alive_workers, run_workers
         from gansweep.search.workers import WorkerPlan, fail_lost, release
 
         assert self.config is not None
@@ -248,12 +249,10 @@ def _distributions(space: SearchSpace) -> Dict[str, Any]:
 
 def _running(study: Any) -> List[Any]:
     """Trials a stopped sweep left running, as trials to launch again (optuna.trial.Trial, in number order)."""
-    import optuna
-
     from gansweep.search.study import reopen
+    from gansweep.search.workers import running_trials
 
-    running = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
-    return [reopen(study, t._trial_id) for t in sorted(running, key=lambda t: t.number)]
+    return [reopen(study, t._trial_id) for t in running_trials(study)]
 
 
 def _rungs(config: DictConfig) -> tuple:

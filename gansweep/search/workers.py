@@ -1,5 +1,5 @@
 """Study workers: processes that each pull trials from an adaptive sweep's shared study until it is done, the SLURM
-array tasks of `hydra/sweeper=adaptive hydra/launcher=slurm` (gansweep.launch.slurm.run_workers); and the one rule by
+array tasks of `hydra/sweeper=adaptive hydra/launcher=slurm` (gansweep.launch.slurm_workers); and the one rule by
 which a trial's record becomes its state in the study (tell_record), for them and for the sweeper.
 
 Pulling. A worker claims trials under the sweep folder's ask lock (an OS file lock, ASK_LOCK: the stop rule's count
@@ -134,7 +134,8 @@ def owner_of(trial: Any) -> str:
     return str(trial.user_attrs.get(OWNER_ATTR, RELEASED))
 
 
-def _running(study: Any) -> List[Any]:
+def running_trials(study: Any) -> List[Any]:
+    """The study's running trials (frozen), in number order."""
     import optuna
 
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
@@ -149,7 +150,7 @@ def claim(study: Any, plan: WorkerPlan, worker: str, n: int) -> List[Any]:
     from gansweep.search.study import reopen
 
     with ask_lock(Path(plan.sweep_dir)):
-        running = _running(study)
+        running = running_trials(study)
         mine = [t for t in running if owner_of(t) == worker]
         released = [t for t in running if owner_of(t) == RELEASED]
         trials = [reopen(study, t._trial_id) for t in mine]
@@ -196,7 +197,7 @@ def release(study: Any, plan: WorkerPlan, alive: Callable[[Set[str]], Optional[S
     workers still queued or running; None: it cannot tell, and nothing is released) are released for the new workers
     to continue first. Returns their numbers."""
     with ask_lock(Path(plan.sweep_dir)):
-        running = _running(study)
+        running = running_trials(study)
         owners = {owner_of(t) for t in running} - {RELEASED}
         live = alive(owners) if owners else set()
         if live is None:
@@ -230,7 +231,7 @@ def fail_lost(study: Any, plan: WorkerPlan, over: Mapping[str, str], compose: Op
 
     told = []
     with ask_lock(Path(plan.sweep_dir)):
-        for frozen in _running(study):
+        for frozen in running_trials(study):
             owner = owner_of(frozen)
             if owner not in over:
                 continue
