@@ -32,7 +32,9 @@ class PointNoise:
     def __init__(self, seeds: Sequence[int], fused: bool, tag: int = TRAINING) -> None:
         if not fused and len(seeds) != 1:
             raise ValueError(f"an ordinary run has one seed, got {len(seeds)}")
+        self.tag = tag
         self.keys = [stream_seed(int(seed), tag) for seed in seeds]
+        self.offsets = [0] * len(self.keys)  # item i of point k's stream is iteration i + offsets[k] of the group's
         self.fused = fused
         self._generators: List[torch.Generator] = []
         self._index: Optional[Tuple[int, torch.device, torch.dtype]] = None
@@ -44,12 +46,21 @@ class PointNoise:
     def begin(self, index: int, device: torch.device, dtype: torch.dtype, normal: int = 0, uniform: int = 0) -> None:
         """Start item `index` (a generator iteration) of every point's stream, on `device`; `normal` and `uniform`:
         how many of each one point draws in it (more are drawn as needed)."""
-        self._generators = [item_generator(key, index, device) for key in self.keys]
+        self._generators = [
+            item_generator(key, index - at, device) for key, at in zip(self.keys, self.offsets, strict=True)
+        ]
         self._index = (index, device, dtype)
         self._dtype = dtype
         self._chunk = {"normal": normal, "uniform": uniform}
         self._pool = {"normal": None, "uniform": None}
         self._offset = {"normal": 0, "uniform": 0}
+
+    def restart(self, k: int, seed: int, offset: int) -> None:
+        """Row k becomes another point's stream (seed `seed`) whose item 0 is the group's iteration `offset`: a fused
+        group's slot taking a new point (gansweep.model.module.GANModule.refill) draws what that point draws alone."""
+        self.keys[k] = stream_seed(int(seed), self.tag)
+        self.offsets[k] = int(offset)
+        self._index = None
 
     def at(self, index: int, device: torch.device, dtype: torch.dtype, normal: int = 0) -> None:
         """Item `index` of the streams, begun if it is not the current one and continued if it is: several draws at

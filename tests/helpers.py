@@ -231,6 +231,7 @@ def fit_points(
     update: str = "alternating",
     g_batch: Optional[int] = None,
     channels_last: Any = "auto",
+    refill: Any = None,
 ) -> GANModule:
     """(data module, GANPoint) points trained as one model on the CPU through gansweep's fit, each with its own
     callbacks and loggers (lists per point); the module, whose health says how each point ended."""
@@ -241,7 +242,7 @@ def fit_points(
     options = dict(scheduler=scheduler_factory(decay, iters), generator_batch_size=g_batch, log_every=log_every)
     trainer = {"accelerator": "cpu", "devices": 1, "precision": precision, "enable_progress_bar": False}
     settings = FitSettings(iters, batch_size, n_critic, trainer, channels_last=channels_last)
-    return fit(fit_points, loss, {**options, "update": update}, settings)
+    return fit(fit_points, loss, {**options, "update": update}, settings, refill)
 
 
 class FillDisk(pl.Callback):

@@ -194,8 +194,17 @@ for _name in GROUP_ATTRIBUTES:
 class PointCallbacks(pl.Callback):
     """Every hook of the fit, handed to each training point's callbacks with that point's views."""
 
-    def __init__(self, runs: Sequence[PointRun]) -> None:
+    def __init__(self, runs: Sequence[PointRun], open_ended: bool = False) -> None:
+        """open_ended: the fit's data never ends (a refilled group's, gansweep.run.refill): each run ends at its own
+        last iteration, the fit when none trains."""
         self.runs = list(runs)
+        self.open_ended = open_ended
+
+    def _stops(self, run: PointRun) -> bool:
+        """Its run ends at the end of this iteration: its callbacks asked, or (open-ended) its budget is spent."""
+        if run.stop:
+            return True
+        return self.open_ended and run.status == TRAINING and run.view.g_iters >= run.view.last_iteration
 
     def _open(self) -> List[PointRun]:
         """The runs whose hooks still run (PointRun.open), the module's completed points read once per hook."""
@@ -209,13 +218,13 @@ class PointCallbacks(pl.Callback):
     def _end_runs(self, trainer: pl.Trainer) -> None:
         """Runs over at this iteration end now while others go on; when none goes on, the fit stops, and Lightning's
         own end hooks end them (as a fit alone ends). A point a step failed ends at once."""
-        going_on = any(run.status == TRAINING and not run.stop and not run.ended for run in self.runs)
+        going_on = any(run.status == TRAINING and not self._stops(run) and not run.ended for run in self.runs)
         for run in self.runs:
             if run.ended:
                 continue
-            if run.status == FAILED or going_on and (run.status != TRAINING or run.stop):
+            if run.status == FAILED or going_on and (run.status != TRAINING or self._stops(run)):
                 run.end()
-            elif run.stop:
+            elif self._stops(run):
                 trainer.should_stop = True
 
     def setup(self, trainer: pl.Trainer, module: Any, stage: str) -> None:

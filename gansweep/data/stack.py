@@ -3,7 +3,8 @@ dim, so each point reads exactly the real batches it reads alone (its own seed, 
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, List, Optional, Sequence
+from collections import deque
+from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -28,6 +29,58 @@ class StackedBatches:
             yield torch.stack(items, dim=1)
 
 
+class OpenBatches:
+    """StackedBatches for a fit whose slots may take new points (an adaptive sweep's refilled group): it never ends by
+    itself (the fit stops when no point trains), a slot whose items ran out gets a copy of a live slot's (its run is
+    over: the slot is routed out), and a slot's iterable can be replaced mid-fit. Lightning fetches a batch ahead, so
+    an item made before its slot was replaced is taken again from the new iterable when the batch reaches the device
+    (`renew`, called by StackedData.on_after_batch_transfer)."""
+
+    def __init__(self, per_point: Sequence[Iterable[Tensor]]) -> None:
+        self.iterators: List[Optional[Iterator[Tensor]]] = [iter(items) for items in per_point]
+        self.generation = [0] * len(self.iterators)
+        self.made: Deque[List[int]] = deque()  # the slots' generations of each batch handed out, not yet transferred
+        self.pending: Dict[int, Deque[Tensor]] = {}  # a replaced slot's first items, for the batches made before
+        self.last: Optional[Tensor] = None
+
+    def __iter__(self) -> Iterator[Tensor]:
+        while True:
+            items = [self._next(k) for k in range(len(self.iterators))]
+            live = next((item for item in items if item is not None), self.last)
+            if live is None:
+                raise ValueError("no point of the group has a real batch to start from")
+            self.last = live
+            self.made.append(list(self.generation))
+            yield torch.stack([live if item is None else item for item in items], dim=1)
+
+    def _next(self, k: int) -> Optional[Tensor]:
+        iterator = self.iterators[k]
+        if iterator is None:
+            return None
+        try:
+            return next(iterator)
+        except StopIteration:
+            self.iterators[k] = None
+            return None
+
+    def replace(self, k: int, items: Iterable[Tensor]) -> None:
+        """Slot k reads `items` from its next batch on: the batches handed out already take its first items when
+        they reach the device (renew), those made from now on the items after them."""
+        iterator = iter(items)
+        self.pending[k] = deque(next(iterator) for _ in self.made)
+        self.iterators[k] = iterator
+        self.generation[k] += 1
+
+    def renew(self, batch: Tensor) -> Tensor:
+        """`batch` (the oldest handed out, on its device) with each slot replaced since it was made given its new
+        data's item."""
+        made = self.made.popleft() if self.made else self.generation
+        for k, generation in enumerate(made):
+            if generation != self.generation[k]:
+                batch[:, k] = self.pending[k].popleft().to(batch.device, non_blocking=True)
+        return batch
+
+
 class StackedData(pl.LightningDataModule):
     """K >= 1 data modules of one dataset (one per point, each built with its point's seed) behind one
     LightningDataModule; each keeps its own state (setup, trainer, device), as it would alone."""
@@ -41,6 +94,8 @@ class StackedData(pl.LightningDataModule):
         if len(shapes) != 1:
             raise ValueError(f"the points of a fused group read data of different shapes {sorted(shapes)}")
         self.data_shape = self.points[0].data_shape
+        self.open_ended = False  # a refilled group's: OpenBatches, slots replaceable (gansweep.run.refill)
+        self.batches: Optional[OpenBatches] = None
 
     @property
     def channels_last(self) -> bool:
@@ -64,11 +119,34 @@ class StackedData(pl.LightningDataModule):
             point.trainer = self.trainer  # where batches are drawn (gansweep.data.base.training_device)
             point.setup(stage)
 
-    def train_dataloader(self) -> StackedBatches:
+    def train_dataloader(self) -> Iterable[Tensor]:
+        if self.open_ended:
+            self.batches = OpenBatches([point.train_dataloader() for point in self.points])
+            return self.batches
         return StackedBatches([point.train_dataloader() for point in self.points])
+
+    def replace(self, k: int, point: Any, batch_size: int, per_step: int, steps: int) -> None:
+        """Slot k's data becomes `point`'s (a new point's data module, set up as the fit set up the others), from
+        its item 0, `steps` items of `per_step` batches."""
+        if self.batches is None:
+            raise ValueError("only an open-ended fit's slots take new data (StackedData.open_ended)")
+        if tuple(point.data_shape) != tuple(self.data_shape):
+            raise ValueError(f"a new point reads data of shape {point.data_shape}, its group {self.data_shape}")
+        point.configure_batches(batch_size, per_step, steps, start=0)
+        point.prepare_data()
+        point.trainer = self.trainer
+        point.setup("fit")
+        if hasattr(
+            self.points[k], "channels_last"
+        ):  # as train.channels_last set the others (gansweep.callbacks.device)
+            point.channels_last = self.points[k].channels_last
+        self.points[k] = point
+        self.batches.replace(k, point.train_dataloader())
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Each point's own post-transfer step (image scaling, channels-last) on its slice."""
+        if self.batches is not None:
+            batch = self.batches.renew(batch)
         if not any(_overrides(point, "on_after_batch_transfer") for point in self.points):
             return batch
         slices = [

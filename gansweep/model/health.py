@@ -45,6 +45,20 @@ class Health:
         self.points = [PointStatus() for _ in range(n_points)]
         self.first_non_finite: Optional[Tensor] = None  # [K] on the training device, -1 while finite
         self.on_end = on_end
+        # the group's generator iteration at which each slot's point started (a refilled slot's, GANModule.refill):
+        # the iterations passed in are the group's, those a point's status holds its own
+        self.offsets = [0] * n_points
+
+    def restart(self, k: int, at: int) -> None:
+        """Slot k holds a new point from the group's generator iteration `at` on: training, its flag cleared."""
+        self.points[k] = PointStatus()
+        self.offsets[k] = int(at)
+        if self.first_non_finite is not None:
+            self.first_non_finite[k] = -1
+
+    def ended_now(self, k: int, g_iters: int) -> bool:
+        """Whether point k's run ended at the group's generator iteration `g_iters`."""
+        return self.points[k].ended_at == g_iters - self.offsets[k]
 
     def training(self) -> List[int]:
         return [k for k, point in enumerate(self.points) if point.status == TRAINING]
@@ -60,20 +74,22 @@ class Health:
         flags = self.first_non_finite
         self.first_non_finite = torch.where(finite | (flags >= 0), flags, g_iters)
 
-    def read(self, g_iters: int) -> List[int]:
-        """The training points whose losses turned non-finite, now diverged (a host synchronisation)."""
+    def read(self, g_iters: int, points: Optional[List[int]] = None) -> List[int]:
+        """The training points (of `points`, default all) whose losses turned non-finite, now diverged (a host
+        synchronisation)."""
         if self.first_non_finite is None:
             return []
         firsts = self.first_non_finite.tolist()
-        out = [k for k in self.training() if firsts[k] >= 0]
+        out = [k for k in self.training() if firsts[k] >= 0 and (points is None or k in points)]
         for k in out:
-            self.end(k, DIVERGED, g_iters, diverged_at=int(firsts[k]))
+            self.end(k, DIVERGED, g_iters, diverged_at=int(firsts[k]) - self.offsets[k])
         return out
 
     def end(self, k: int, status: str, at: int, **fields: Any) -> None:
-        """Point k's run ends at generator iteration `at` with `status` (diverged_at, error, traceback)."""
+        """Point k's run ends at the group's generator iteration `at` (its own count recorded) with `status`
+        (diverged_at, error, traceback)."""
         point = self.points[k]
-        point.status, point.ended_at = status, at
+        point.status, point.ended_at = status, at - self.offsets[k]
         for key, value in fields.items():
             setattr(point, key, value)
         if self.on_end is not None:

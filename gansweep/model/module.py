@@ -4,6 +4,7 @@ steps, health, sampling) and calls them once per training_step, which is one GEN
 from __future__ import annotations
 
 import contextlib
+import math
 import traceback
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -64,7 +65,8 @@ class GANModule(pl.LightningModule):
         self.point_curves: List[Dict[str, float]] = [{} for _ in range(self.n_points)]  # the last logged train/*
         self.point_loggers: List[Sequence[Any]] = [() for _ in range(self.n_points)]
         self.g_iters = 0  # a resumed run starts at its checkpoint's count (gansweep.callbacks.restore)
-        self.last_iteration = 0  # the generator iteration this fit ends at, set when training starts
+        self.last_iteration = 0  # the generator iteration each point's run ends at (its own count), set at the start
+        self.budget: Optional[int] = None  # the points' train.iters: last_iteration of a fit whose data never ends
 
     # -- the run's clock (gansweep.model.view.RunClock; each point's view is a gansweep.model.view.PointView) --------
     @property
@@ -92,7 +94,10 @@ class GANModule(pl.LightningModule):
     # -- training ----------------------------------------------------------------------------------------------------
     def on_train_start(self) -> None:
         """The fit runs the data module's items from g_iters on: one generator iteration each."""
-        self.last_iteration = self.g_iters + int(self.trainer.num_training_batches)
+        batches = self.trainer.num_training_batches
+        if math.isinf(batches) and self.budget is None:
+            raise ValueError("a fit whose data never ends (a refilled group's) needs the points' budget: module.budget")
+        self.last_iteration = self.g_iters + int(batches) if not math.isinf(batches) else int(self.budget or 0)
         self.steps.backward, self.steps.dtype = self.manual_backward, self.dtype  # type: ignore[assignment]
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
@@ -107,9 +112,17 @@ class GANModule(pl.LightningModule):
             scheduler.step()
         self.g_iters += 1
         self.health.watch(torch.stack([value.reshape(self.n_points) for value in logs.values()]), self.g_iters)
-        if self.g_iters % self.log_every == 0 or self.g_iters >= self.last_iteration:
-            self.read_health()
-            self._log_curves(logs, self.completed())
+        due = [k for k in self.health.training() if self._log_due(self.own_iters(k))]
+        if due:  # each point reads its flag and logs at its own interval, as alone
+            self.health.read(self.g_iters, due)
+            self._log_curves(logs, [k for k in self.completed() if k in due])
+
+    def _log_due(self, own: int) -> bool:
+        return own % self.log_every == 0 or own >= self.last_iteration
+
+    def own_iters(self, k: int) -> int:
+        """The generator iterations point k has trained (the group's, less where its slot took it, refill)."""
+        return self.g_iters - self.health.offsets[k]
 
     def completed(self) -> List[int]:
         """The points that completed the current generator iteration: still training, or diverged at its read, or
@@ -117,18 +130,13 @@ class GANModule(pl.LightningModule):
         return [
             k
             for k, point in enumerate(self.health.points)
-            if point.status == TRAINING or point.status in (DIVERGED, PRUNED) and point.ended_at == self.g_iters
+            if point.status == TRAINING or point.status in (DIVERGED, PRUNED) and self.health.ended_now(k, self.g_iters)
         ]
-
-    def read_health(self) -> None:
-        """Reads the divergence flags (a host synchronisation: once per log interval, and before a checkpoint); a
-        diverged point leaves training at this iteration, and the fit stops when no point is left."""
-        self.health.read(self.g_iters)
 
     def _failed(self, culprits: Dict[int, Tuple[BaseException, str]]) -> None:
         """Points whose own values made a step raise (gansweep.model.isolation): failed, unless they had diverged,
         at the iterations they completed."""
-        self.read_health()  # a divergence not read yet comes first
+        self.health.read(self.g_iters, list(culprits))  # a divergence not read yet comes first
         for k, (error, trace) in culprits.items():
             if self.health.points[k].status == TRAINING:
                 self.health.fail(k, error, trace, self.g_iters)
@@ -146,6 +154,21 @@ class GANModule(pl.LightningModule):
     def finish_point(self, k: int) -> None:
         """Point k's run ended as a finished one (its budget, or its callbacks stopped it)."""
         self.health.end(k, OK, self.g_iters)
+
+    def refill(self, k: int, point: GANPoint, loggers: Sequence[Any] = ()) -> None:
+        """Slot k, whose run has ended, takes `point` (built alone under its own seed, not trained) from the current
+        generator iteration on, as its iteration 0: its networks' initial state, constraints, optimizer
+        hyperparameters, EMA decay and noise streams; fresh optimizer state and EMA; the other slots untouched. The
+        slot then trains as the point would alone (gansweep.run.refill)."""
+        from gansweep.model.refill import refill_slot
+
+        if self.health.points[k].status == TRAINING:
+            raise ValueError(f"slot {k} still trains its point: only a slot whose run ended takes another")
+        refill_slot(self, k, point)
+        self.point_curves[k] = {}
+        self.point_loggers[k] = list(loggers)
+        self.health.restart(k, self.g_iters)
+        self.stack.reroute()
 
     def _left(self, k: int) -> None:
         """Health's word that point k's run ended: its slot leaves the batched computation; with no point left
@@ -175,7 +198,7 @@ class GANModule(pl.LightningModule):
                 curves["train/critic_grad_norm"] = grad_norm
             self.point_curves[k] = curves
             for logger in self.point_loggers[k]:
-                logger.log_metrics(curves, step=self.g_iters)
+                logger.log_metrics(curves, step=self.own_iters(k))
 
 
 def _grad_norm(grads: Iterable[Optional[Tensor]]) -> Optional[float]:

@@ -47,8 +47,7 @@ class GANStack(nn.Module):
         self.generator = stacked_network([p.networks.generator for p in points])
         self.critic = stacked_network([p.networks.critic for p in points])
         same("constraint types", [[type(c).__name__ for c in p.constraints] for p in points])
-        slots = zip(*(p.constraints for p in points), strict=True)
-        self.penalties: List[Constraint] = [type(slot[0]).fuse(slot) for slot in slots]
+        self.penalties: List[Constraint] = self.fused_penalties()
         same("whether train.ema is set", [p.ema is None for p in points])
         self.averages: List[AveragedModel] = [  # each point's EMA generator; none without train.ema
             AveragedModel(p.networks.generator, multi_avg_fn=get_ema_multi_avg_fn(p.ema), use_buffers=True)
@@ -60,6 +59,11 @@ class GANStack(nn.Module):
         self.critic_has_batch_norm = any(
             isinstance(m, nn.modules.batchnorm._BatchNorm) for p in points for m in p.networks.critic.modules()
         )  # the points' own modules: a stacked network does not register them
+
+    def fused_penalties(self) -> List[Constraint]:
+        """Slot j: the j-th constraint of every point as one (per-point lambda)."""
+        slots = zip(*(p.constraints for p in self.points), strict=True)
+        return [type(slot[0]).fuse(slot) for slot in slots]
 
     @property
     def training_points(self) -> List[int]:

@@ -219,3 +219,18 @@ def stacked_optimizer(optimizer: Optimizer, stacked: List[Tensor], views: List[L
     update.stacked, update.views, update.active, update.fused = stacked, views, active, fused
     update.stacked_state = {}
     return update
+
+
+def restart_group(optimizer: Optimizer, k: int, fresh: Dict[str, Any]) -> None:
+    """Parameter group k takes another point's hyperparameters (`fresh`: the group of that point's own optimizer) and
+    a fresh state, as that point's optimizer starts; the other groups untouched. A stacked Adam's state entries stay
+    views of its stacked state, zeroed in place."""
+    group = optimizer.param_groups[k]
+    group.update({key: value for key, value in fresh.items() if key not in ("params", "foreach")})
+    stacked_state = getattr(optimizer, "stacked_state", None) if getattr(optimizer, "fused", False) else None
+    for i, param in enumerate(group["params"]):
+        if stacked_state is not None and i in stacked_state:
+            for tensor in stacked_state[i]:
+                tensor[k].zero_()
+        else:
+            optimizer.state.pop(param, None)

@@ -86,7 +86,7 @@ class PointView:
     @property
     def g_iters(self) -> int:
         ended = self.module.health.points[self.k].ended_at
-        return ended if ended is not None else self.module.g_iters
+        return ended if ended is not None else self.module.own_iters(self.k)
 
     @property
     def last_iteration(self) -> int:
@@ -143,12 +143,12 @@ class PointView:
 
     def check_divergence(self) -> bool:
         """Reads the device-side flags now (a host synchronisation): whether this point has diverged."""
-        self.module.read_health()
+        self.module.health.read(self.module.g_iters, [self.k])  # its own flag only: the others read at their intervals
         return self.diverged_at is not None
 
     def sample(self, n: int, batch_size: int = 4096) -> Tensor:
         module = self.module
-        return module.sampler.sample(self.k, n, module.g_iters, module.device, self.dtype, batch_size)
+        return module.sampler.sample(self.k, n, self.g_iters, module.device, self.dtype, batch_size)
 
     def generate(self, z: Tensor) -> Tensor:
         return self.module.sampler.generate(self.k, z, self.device, self.dtype)

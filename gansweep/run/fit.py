@@ -49,14 +49,19 @@ class FitSettings:
         )
 
 
-def fit(points: Sequence[FitPoint], loss: Any, options: Dict[str, Any], settings: FitSettings) -> Any:
-    """Train the points as one model (GANModule keywords `options`) and return it; module.health says how each point
-    ended (ok, diverged, failed, interrupted, at which iteration). Each point's loggers are finalized."""
+def fit(
+    points: Sequence[FitPoint], loss: Any, options: Dict[str, Any], settings: FitSettings, refill: Any = None
+) -> Any:
+    """Train the points as one model (GANModule keywords `options`) and return it; module.health says how each slot's
+    point ended (ok, diverged, failed, interrupted, at which iteration). Each point's loggers are finalized.
+    `refill` (a gansweep.callbacks.refill.RefillSource): freed slots take new points at its rung boundaries, the fit
+    going on while any point trains (the slots' latest points are the source's)."""
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from gansweep.callbacks.device import DeviceSettings
     from gansweep.callbacks.points import PointCallbacks, PointRun
     from gansweep.callbacks.progress import IterationProgress
+    from gansweep.callbacks.refill import Refill
     from gansweep.callbacks.restore import Restore
     from gansweep.callbacks.stop import Interrupted, StopOnSignal
     from gansweep.data.stack import StackedData
@@ -74,15 +79,21 @@ def fit(points: Sequence[FitPoint], loss: Any, options: Dict[str, Any], settings
     data = StackedData([p.datamodule for p in points])
     per_step = settings.n_critic + loss.extra_real_batches  # real batches per generator iteration
     data.configure_batches(settings.batch_size, per_step, settings.iters - start, start)
+    if refill is not None:
+        data.open_ended = True
+        module.budget = module.last_iteration = settings.iters  # read by the callbacks' on_train_start already
     runs = [PointRun(PointView(module, k), p.loggers, p.datamodule, p.callbacks) for k, p in enumerate(points)]
     module.point_loggers = [list(p.loggers) for p in points]
     for logger in (logger for p in points for logger in p.loggers) if checkpoints else ():
         if hasattr(logger, "resume_from"):
             logger.resume_from(start)  # the curves continue where the checkpoint left them, each step once
+    point_callbacks = PointCallbacks(runs, open_ended=refill is not None)
+    layout = (settings.batch_size, per_step, settings.iters)
     callbacks = [
         *([Restore(checkpoints, runs)] if checkpoints else []),  # first: the others see the restored run
         DeviceSettings(settings.tf32, settings.channels_last),
-        PointCallbacks(runs),
+        point_callbacks,
+        *([Refill(refill, point_callbacks, data, layout)] if refill is not None else []),  # after this iteration's
         *([IterationProgress(settings.iters)] if settings.progress else []),
         StopOnSignal(),  # last: a stop signal ends the fit once every callback has finished the iteration
     ]
@@ -95,8 +106,9 @@ def fit(points: Sequence[FitPoint], loss: Any, options: Dict[str, Any], settings
         module.health.settle(FAILED, module.g_iters, err, traceback.format_exc())
     else:
         module.health.settle(OK, module.g_iters)
-    for k, point in enumerate(points):
-        for logger in point.loggers:
+    runs = point_callbacks.runs  # a refilled slot's run is its latest point's
+    for k, run in enumerate(runs):
+        for logger in run.loggers:
             logger.finalize("failed" if module.health.points[k].status == FAILED else "success")
     return module
 

@@ -1,0 +1,46 @@
+"""A fused group's slot taking a new point mid-fit (an adaptive sweep's refill, gansweep.run.refill): the slot's
+tensors, hyperparameters, optimizer state, EMA and noise become what the new point has when it starts alone, and the
+other slots are not touched, so the new point trains as it would alone and the others as they would without it."""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from torch import Tensor
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from gansweep.model.points import GANPoint
+from gansweep.model.stacked_optim import restart_group
+from gansweep.noise import EVALUATION, PointNoise
+
+
+def refill_slot(module: Any, k: int, point: GANPoint) -> None:
+    """Slot k of `module` (a GANModule under a running Trainer) holds `point` from the current generator iteration,
+    as its iteration 0. The slot's own modules stay (a stacked network's are views of its tensors): they take the new
+    point's initial state; its constraints, optimizer factories, EMA decay and seed replace the old point's."""
+    from gansweep.model.view import PointView
+
+    stack = module.stack
+    slot: GANPoint = stack.points[k]
+    PointView(module, k).load_state_dict(initial_state(point))
+    slot.constraints, slot.optimizers, slot.ema, slot.seed = point.constraints, point.optimizers, point.ema, point.seed
+    stack.penalties = stack.fused_penalties()
+    if stack.averages:
+        stack.averages[k].multi_avg_fn = get_ema_multi_avg_fn(point.ema)
+    networks = (point.networks.generator, point.networks.critic)
+    for optimizer, factory, network in zip(module.trainer.optimizers, point.optimizers, networks, strict=True):
+        restart_group(optimizer, k, factory(network.parameters()).param_groups[0])
+    module.steps.noise.restart(k, point.seed, module.g_iters)
+    module.sampler.noise[k] = PointNoise([point.seed], False, EVALUATION)
+
+
+def initial_state(point: GANPoint) -> Dict[str, Tensor]:
+    """The point's networks (and its EMA generator, as its run alone starts it) in the unfused checkpoint format."""
+    state = {f"generator.{k}": v for k, v in point.networks.generator.state_dict().items()}
+    state.update({f"critic.{k}": v for k, v in point.networks.critic.state_dict().items()})
+    if point.ema is not None:
+        average = AveragedModel(
+            point.networks.generator, multi_avg_fn=get_ema_multi_avg_fn(point.ema), use_buffers=True
+        )
+        state.update({f"ema_generator.{k}": v for k, v in average.state_dict().items()})
+    return state

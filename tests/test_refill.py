@@ -1,0 +1,112 @@
+"""A fused group's freed slot taking a new trial mid-fit (gansweep.model.refill, gansweep.callbacks.refill): a member
+pruned at a rung boundary leaves its slot to a new point, which trains exactly as that point trains alone (its own
+initial state, hyperparameters, optimizer state, EMA, noise and data, its own iteration count and curves), while
+the group's other points train exactly as in the group without the pruning (float64, CPU)."""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional, Sequence, Tuple
+
+import pytest
+import torch
+
+from gansweep.run.fit import FitPoint
+from tests.helpers import fit_points
+from tests.test_adaptive import PruneAt
+from tests.test_fused_training import TOY, Built, Capture, built, point_state
+
+GRID = [("1e-4", "0.1", 0), ("1e-4", "10", 1), ("5e-4", "0.1", 1), ("5e-4", "10", 2)]  # lr, lambda, seed
+EMA_CLIP = [("0.01", "[0.5,0.9]", "0.99", 0), ("0.05", "[0.0,0.9]", "0.9", 1), ("0.02", "[0.5,0.999]", "0.999", 2)]
+
+
+class Source:
+    """Gives freed slots the listed points, in order, at multiples of `every`."""
+
+    def __init__(self, every: int, new: Sequence[FitPoint]) -> None:
+        self.every, self.new = every, list(new)
+        self.ends: List[Tuple[int, str, int]] = []  # (slot, status, its own generator iterations)
+        self.given: List[int] = []
+
+    def ended(self, k: int, run: Any) -> None:
+        self.ends.append((k, run.status, run.view.g_iters))
+
+    def next(self, k: int) -> Optional[FitPoint]:
+        if not self.new:
+            return None
+        self.given.append(k)
+        return self.new.pop(0)
+
+
+def gp_points() -> List[Built]:
+    return [built([*TOY, f"optim.lr={lr}", f"constraint.gp.weight={w}", f"seed={s}"]) for lr, w, s in GRID]
+
+
+def ema_clip_points() -> List[Built]:
+    return [
+        built([*TOY, "constraint=clip", f"constraint.clip.clip={c}", f"optim.betas={b}", f"train.ema={e}", f"seed={s}"])
+        for c, b, e, s in EMA_CLIP
+    ]
+
+
+def train(points: Sequence[Built], iters: int, callbacks: Any = (), refill: Any = None) -> Tuple[Any, List[Capture]]:
+    logs = [Capture() for _ in points]
+    module = fit_points(
+        [(p[0], p[2]) for p in points],
+        points[0][1],
+        iters,
+        32,
+        2,
+        callbacks=[list(c) for c in callbacks] if callbacks else [],
+        loggers=[[log] for log in logs],
+        precision="64-true",
+        refill=refill,
+    )
+    return module, logs
+
+
+def new_point(b: Built, log: Capture) -> FitPoint:
+    return FitPoint(b[2], b[0], [], [log])
+
+
+def same(a: Any, b: Any, atol: float = 0.0) -> None:
+    sa, sb = point_state(a), point_state(b)
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        torch.testing.assert_close(sb[key], sa[key], atol=atol, rtol=0, msg=lambda m, key=key: f"{key}: {m}")
+
+
+@pytest.mark.parametrize("make", [gp_points, ema_clip_points], ids=["gp", "ema-clip-betas"])
+def test_a_pruned_members_slot_takes_a_new_trial_that_trains_as_alone_and_the_others_are_untouched(make: Any):
+    iters, every = 8, 4
+    clean, clean_logs = train(make()[:2], iters)
+    extra = make()[2]
+    extra_log = Capture()
+    source = Source(every, [new_point(extra, extra_log)])
+    module, logs = train(make()[:2], iters, callbacks=[[], [PruneAt(every)]], refill=source)
+    assert source.ends[0] == (1, "pruned", every) and source.given == [1]
+    assert [(p.status, p.ended_at) for p in module.health.points] == [("ok", iters), ("ok", iters)]
+    assert module.g_iters == every + iters  # the group ran on for the new point's budget
+    same(clean.stack.points[0], module.stack.points[0])  # the survivor: bit-identical to the group without pruning
+    assert logs[0].rows == clean_logs[0].rows
+    alone, alone_logs = train([make()[2]], iters)  # the new point: as its run alone, its own counts and curves
+    same(alone.stack.points[0], module.stack.points[1], atol=1e-10)
+    if alone.stack.averages:
+        ema_alone, ema_new = alone.stack.averages[0].state_dict(), module.stack.averages[1].state_dict()
+        for key in ema_alone:
+            torch.testing.assert_close(ema_new[key], ema_alone[key], atol=1e-10, rtol=0)
+    assert [step for step, _ in extra_log.rows] == [step for step, _ in alone_logs[0].rows] == list(range(1, iters + 1))
+    for (_, got), (_, want) in zip(extra_log.rows, alone_logs[0].rows, strict=True):
+        assert got == pytest.approx(want, abs=1e-10)
+
+
+def test_slots_are_refilled_only_at_rung_boundaries_and_not_once_the_source_is_done():
+    iters = 8
+    points = gp_points()
+    source = Source(4, [new_point(points[2], Capture())])
+    # slot 1 pruned at 2 (not a boundary) waits for 4; at 4 slot 0 is pruned too: slot 0 takes the one new point,
+    # slot 1 stays free (the source is done)
+    module, _ = train(points[:2], iters, callbacks=[[PruneAt(4)], [PruneAt(2)]], refill=source)
+    assert source.given == [0]
+    assert source.ends == [(0, "pruned", 4), (1, "pruned", 2)]
+    assert [(p.status, p.ended_at) for p in module.health.points] == [("ok", iters), ("pruned", 2)]
+    assert module.g_iters == 4 + iters
