@@ -136,6 +136,7 @@ SWEEP = [
     *TOY,
     "hydra.launcher.fuse=2",
     "hydra.sweeper.metric=energy_distance",
+    "hydra.sweeper.refill=false",  # each group its two trials (tests/test_refill_sweep.py stops a refilled one)
 ]
 
 

@@ -50,6 +50,7 @@ class GroupSpec:
     points: Tuple[PointSpec, ...]
     lease: Optional[str] = None
     log_start: int = 0  # the first point's console.log size before this attempt: what the others receive follows it
+    refill: Any = None  # an adaptive sweep's gansweep.search.refill.RefillPlan: freed slots take new trials
 
     @property
     def num(self) -> int:
@@ -158,7 +159,7 @@ def _run_group(spec: GroupSpec) -> List[JobResult]:
     from gansweep.run.jobs import run_group_jobs
 
     hydra_context, task_function = _restore_context(spec.points[0].context)
-    returns = run_group_jobs(hydra_context, task_function, [point.config for point in spec.points])
+    returns = run_group_jobs(hydra_context, task_function, [point.config for point in spec.points], spec.refill)
     unwritten = _unwritten()
     return [
         JobResult(ret.status, ret._return_value, ret.task_name, ret.working_dir, unwritten.get(point.run_dir))

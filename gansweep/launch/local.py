@@ -22,7 +22,7 @@ from gansweep.hydra_job import stop_with
 from gansweep.launch.child import CONSOLE_LOG, GroupSpec, PointSpec, Spec
 from gansweep.launch.gpus import visible_gpus
 from gansweep.launch.leases import Leases
-from gansweep.launch.outcome import record_stamp, settle
+from gansweep.launch.outcome import record_stamp, record_status, settle
 from gansweep.launch.owner import has_points
 from gansweep.launch.pending import PendingRecords
 from gansweep.launch.plan import plan_launch
@@ -95,6 +95,8 @@ def launch(
             if point.action != RUN:
                 returns[point.num], status = unstarted(point, config, hydra_context.callbacks, pending)
                 report(point.num, status, 0.0)
+                if stream is not None:  # e.g. a trial a stopped sweep had finished but not yet told: told now
+                    stream.ended(point.num, returns[point.num])
                 continue
             assert point.config is not None and point.run_dir is not None
             point.run_dir.mkdir(parents=True, exist_ok=True)
@@ -112,6 +114,13 @@ def launch(
                 _append_job_line(sweep_dir, point_ended, status)
             if stream is not None:
                 stream.ended(point_ended.spec.num, job_return)
+        group = ended.spec
+        if isinstance(group, GroupSpec) and group.refill is not None and stream is not None:
+            for num, run_dir in stream.group_ended(group.refill, str(Path(group.run_dir) / CONSOLE_LOG)):
+                status = record_status(run_dir)  # a point the group's process took for a freed slot
+                axes[num] = f"(in a freed slot of #{group.num}'s group)"
+                report(num, status, ended.end - ended.start)
+                _append_job_line(sweep_dir, replace(ended, spec=_joined_spec(group, num, run_dir)), status)
 
     def jobs() -> Iterator[Spec]:
         """The batch's jobs, then (with a stream) the stream's, a fused group's worth at a time, pulled as slots free;
@@ -119,7 +128,12 @@ def launch(
         chunks = [(list(job_overrides), nums, whole)] if job_overrides else []
         for overrides, numbers, check_whole in _chunks(chunks, stream, plan.fuse):
             points = specs(overrides, numbers, check_whole)
-            yield from fused_specs(list(points), plan.fuse, bounded=stream is None) if plan.fuse > 1 else points
+            if plan.fuse == 1:
+                yield from points
+                continue
+            for spec in fused_specs(list(points), plan.fuse, bounded=stream is None):
+                refill = stream.refill(spec.num) if isinstance(spec, GroupSpec) and stream is not None else None
+                yield replace(spec, refill=refill) if refill is not None else spec
 
     try:
         with stop_on_signals():  # from the first preparation on: a stop while points are prepared ends cleanly too
@@ -149,6 +163,14 @@ class JobStream(Protocol):
 
     def ended(self, num: int, job_return: JobReturn) -> None:
         """Point `num` ended with `job_return` (its record is written)."""
+
+    def refill(self, num: int) -> Any:
+        """For the fused group led by point `num`: what lets its freed slots take the stream's next points as it
+        trains (gansweep.search.refill.RefillPlan), or None."""
+
+    def group_ended(self, refill: Any, output: str) -> List[Tuple[int, Path]]:
+        """A group given `refill` ended (its process's output in `output`): the points it took, (job number, run
+        folder), are settled."""
 
 
 def _chunks(
@@ -207,6 +229,11 @@ def _attempt_output(path: Path, start: int) -> bytes:
             return fh.read()
     except OSError:
         return b""
+
+
+def _joined_spec(group: GroupSpec, num: int, run_dir: Path) -> PointSpec:
+    """A point a refilled group took mid-fit, as its job line names it (the group's process, lease and times)."""
+    return replace(group.points[0], num=num, run_dir=str(run_dir), lease=group.lease)
 
 
 def _append_job_line(sweep_dir: Path, ended: Ended, status: str) -> None:

@@ -37,6 +37,14 @@ def fusion_key(config: DictConfig) -> str:
     return json.dumps(tree, sort_keys=True, default=str)
 
 
+def fusible(key: str) -> bool:
+    """Whether a config key (a sweep's, `+`/`~` prefixes allowed) is one whose values the points of a group may
+    differ in."""
+    key = key.lstrip("+~")
+    parts = key.split(".")
+    return key in FUSIBLE_KEYS or len(parts) == 3 and parts[0] == "constraint" and parts[2] in FUSIBLE_CONSTRAINT_KEYS
+
+
 def never_fused(config: DictConfig) -> Optional[str]:
     """Why a point must run alone, or None: a job that changes into its own folder (one process cannot be in K
     folders), or float16 mixed precision (one gradient scaler would skip every point's step for one's overflow)."""

@@ -45,6 +45,8 @@ class PointJob:
     record: Dict[str, Any] = field(default_factory=dict)
     loggers: List[Any] = field(default_factory=list)
     error: Optional[BaseException] = None  # what failed it, raised again after its record in a single run
+    settled: bool = False  # its record is written and its loggers closed (a refilled group's point ended mid-fit)
+    started: float = field(default_factory=time.perf_counter)  # when it began training: its record's wall time
 
     @classmethod
     def of(cls, composed: DictConfig) -> "PointJob":
@@ -57,17 +59,20 @@ class PointJob:
         self.record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=trace or format_exc())
 
 
-def train_group(configs: Sequence[DictConfig]) -> List[Any]:
+def train_group(configs: Sequence[DictConfig], refill: Any = None) -> List[Any]:
     """The points of one job (their composed configs, hydra node included): per point, its objective, or the exception
     that kept it from being planned (a folder of another point, an unreadable checkpoint). Training errors never
-    escape: every point's metrics.json records what happened."""
-    return run_jobs([PointJob.of(config) for config in configs])
+    escape: every point's metrics.json records what happened. `refill`: see run_jobs."""
+    return run_jobs([PointJob.of(config) for config in configs], refill=refill)
 
 
-def run_jobs(jobs: Sequence[PointJob], progress: bool = False, raise_failure: bool = False) -> List[Any]:
+def run_jobs(
+    jobs: Sequence[PointJob], progress: bool = False, raise_failure: bool = False, refill: Any = None
+) -> List[Any]:
     """Plan every point; train those to train, the points that start at one generator iteration together (fresh, or
     resumed from their own checkpoints); a stop signal leaves the unstarted ones interrupted where they stood.
-    `raise_failure` (a single run): a failed point's error is raised once it is recorded."""
+    `raise_failure` (a single run): a failed point's error is raised once it is recorded. `refill` (an adaptive
+    sweep's, gansweep.search.refill.BoundRefill): each fit's freed slots take new trials as it trains."""
     locks = []
     try:
         values: Dict[int, Any] = {}
@@ -93,7 +98,7 @@ def run_jobs(jobs: Sequence[PointJob], progress: bool = False, raise_failure: bo
         with StopSignals() as stop:
             for start in sorted({_start(jobs[i]) for i in todo}):
                 members = [i for i in todo if _start(jobs[i]) == start]
-                train_points([jobs[i] for i in members], progress)
+                train_points([jobs[i] for i in members], progress, refill)
                 values.update((i, objective(jobs[i].record)) for i in members)
                 if stop_requested():  # the others stay unstarted, recorded so: running the sweep again trains them
                     for i in (i for i in todo if i not in values):
@@ -146,11 +151,12 @@ def _unreadable(job: PointJob, err: Exception) -> float:
     return objective(job.record)
 
 
-def train_points(jobs: Sequence[PointJob], progress: bool = False) -> None:
+def train_points(jobs: Sequence[PointJob], progress: bool = False, refill: Any = None) -> None:
     """Open, build, fit, settle and write the points of one start iteration; each job's record says how it ended."""
     start = time.perf_counter()
     fits: List[Any] = []
     for job in jobs:
+        job.started = start
         with hydra_config(job.composed):  # its config.yaml, loggers and callbacks read `${hydra:...}` as its own
             built = _build(job) if _open(job) else None
         if built is not None:
@@ -159,18 +165,73 @@ def train_points(jobs: Sequence[PointJob], progress: bool = False) -> None:
         for logger in job.loggers:
             if hasattr(logger, "alongside"):  # W&B: each point its own run, open at once in this process
                 logger.alongside = True
+    joined: List[PointJob] = []  # points that took freed slots mid-fit (refill), still to settle
     for subgroup in _fusible(fits):
-        _fit(subgroup, progress and len(fits) == 1)
-    for job in jobs:  # every record on disk first: closing W&B runs may take long
-        try:
-            write_point(job.run_dir, job.record, time.perf_counter() - start)
-        except OSError as err:  # this point's folder only: the others' records are still written
-            log.error("%s: its record could not be written (%s: %s)", job.run_dir, type(err).__name__, err)
-            keep_unwritten(job.run_dir, job.record)  # handed to the launcher, which keeps retrying
+        joined.extend(_fit(subgroup, progress and len(fits) == 1, refill))
+    ending = [job for job in jobs if not job.settled]
+    for job in [*ending, *joined]:  # every record on disk first: closing W&B runs may take long
+        _write(job)
     from gansweep.loggers.build import close_loggers
 
-    for k, job in enumerate(jobs):
-        close_loggers(job.loggers, job.record, finish_others=k == len(jobs) - 1)
+    for k, job in enumerate([*ending, *joined]):
+        close_loggers(job.loggers, job.record, finish_others=k == len(ending) + len(joined) - 1)
+    if refill is not None:
+        refill.after(joined)  # their trials told, their folders let go
+
+
+def _write(job: PointJob) -> None:
+    try:
+        write_point(job.run_dir, job.record, time.perf_counter() - job.started)
+    except OSError as err:  # this point's folder only: the others' records are still written
+        log.error("%s: its record could not be written (%s: %s)", job.run_dir, type(err).__name__, err)
+        keep_unwritten(job.run_dir, job.record)  # handed to the launcher, which keeps retrying
+
+
+def join(job: PointJob) -> Optional[Any]:
+    """A point that takes a freed slot of a running fit (an adaptive sweep's refill): its folder held and planned,
+    its record, config.yaml and loggers opened and its parts built as a group's own point's are; (its FitPoint, the
+    held folder), or None when it failed (its record says why; the folder is let go)."""
+    try:
+        lock = _hold(job.run_dir)
+    except Exception as err:  # another process's folder: left untouched
+        job.record = new_record(job.hydra, job.cfg)
+        job.fail(err)
+        return None
+    try:
+        job.plan = _plan(job)
+        prepare(job.run_dir, job.plan)
+        with hydra_config(job.composed):
+            built = _build(job) if _open(job) else None
+    except Exception as err:
+        job.record = job.record or new_record(job.hydra, job.cfg)
+        job.fail(err)
+        built = None
+    if built is None:
+        lock.release()
+        return None
+    job.started = time.perf_counter()
+    for logger in job.loggers:
+        if hasattr(logger, "alongside"):  # W&B: its run open beside the group's
+            logger.alongside = True
+    return built[0], lock
+
+
+def settle_point(job: PointJob, callbacks: Sequence[Any], health: Any) -> None:
+    """The point's record from its evaluations and its status in the fit (gansweep.model.health.PointStatus)."""
+    from gansweep.callbacks.evaluation import collect_metrics, collect_protocols
+
+    job.record.update(metrics=collect_metrics(callbacks), protocol=collect_protocols(callbacks))
+    job.record.update(health.record_fields())
+    job.error = health.exception
+
+
+def end_point(job: PointJob, finish_others: bool = False) -> None:
+    """A point whose run ended while its fit goes on: its record written and its loggers closed now."""
+    from gansweep.loggers.build import close_loggers
+
+    _write(job)
+    close_loggers(job.loggers, job.record, finish_others=finish_others)
+    job.settled = True
 
 
 def _open(job: PointJob) -> bool:
@@ -214,29 +275,31 @@ def _fusible(fits: List[Any]) -> List[List[Any]]:
     return [[fits[i] for i in group] for group in fit_groups([job.cfg for job, _ in fits])] if fits else []
 
 
-def _fit(subgroup: List[Any], progress: bool) -> None:
-    """One fit of the subgroup's points; each record receives its g_iters, metrics, protocol and status."""
-    from gansweep.callbacks.evaluation import collect_metrics, collect_protocols
+def _fit(subgroup: List[Any], progress: bool, refill: Any = None) -> List[PointJob]:
+    """One fit of the subgroup's points; each record receives its g_iters, metrics, protocol and status. With
+    `refill`, freed slots take new points as it trains: those still in their slots at its end are returned (their
+    records filled in, to write)."""
     from gansweep.run.build import module_options
     from gansweep.run.fit import FitSettings, fit
 
     lead = subgroup[0][0]
     points = [built[0] for _, built in subgroup]
+    source = refill.source([job for job, _ in subgroup], points) if refill is not None else None
     try:
         with hydra_config(lead.composed):
             settings = FitSettings.of(lead.cfg, str(lead.run_dir), progress)
             options = module_options(lead.cfg)
-        module = fit(points, subgroup[0][1][1], options, settings)
+        module = fit(points, subgroup[0][1][1], options, settings, source)
     except Exception as err:  # the fit could not start (a wrong train.* range, an option): every point fails with it
         for job, _ in subgroup:
             job.fail(err)
-        return
-    for k, (job, built) in enumerate(subgroup):
-        callbacks = built[0].callbacks
-        job.record.update(metrics=collect_metrics(callbacks), protocol=collect_protocols(callbacks))
-        health = module.health.points[k]
-        job.record.update(health.record_fields())
-        job.error = health.exception
+        return []
+    slots = source.slots if source is not None else [(job, built[0]) for job, built in subgroup]
+    for k, (job, point) in enumerate(slots):
+        if not job.settled:
+            settle_point(job, point.callbacks, module.health.points[k])
+    originals = {id(job) for job, _ in subgroup}
+    return [job for job, _ in slots if id(job) not in originals and not job.settled]
 
 
 def write_point(run_dir: Path, record: Dict[str, Any], wall_time_s: float) -> None:

@@ -26,9 +26,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from gansweep.hydra_job import hydra_config, sweeper_value, task_config
 
 
-def run_group_jobs(hydra_context: HydraContext, task_function: Any, configs: Sequence[DictConfig]) -> List[JobReturn]:
+def run_group_jobs(
+    hydra_context: HydraContext, task_function: Any, configs: Sequence[DictConfig], refill: Any = None
+) -> List[JobReturn]:
     """One JobReturn per point, in order; the points' configs are as the launcher composed them. `task_function`
-    (the sweep's, gansweep's task) is what on_job_start is told."""
+    (the sweep's, gansweep's task) is what on_job_start is told. `refill` (gansweep.search.refill.RefillPlan): the
+    group's freed slots take new trials of its adaptive sweep as it trains."""
     from gansweep.run.group import train_group
 
     callbacks = hydra_context.callbacks
@@ -42,10 +45,11 @@ def run_group_jobs(hydra_context: HydraContext, task_function: Any, configs: Seq
         configure_log(lead.hydra.job_logging, lead.hydra.verbose)  # the group's log goes to every point's job log
     _add_job_logs(configs[1:])
     with env_override(lead.hydra.job.env_set):  # equal for every point of a group (gansweep.run.fusion)
-        returns = [_start_job(config, callbacks, task_function) for config in configs]
+        returns = [start_job(config, callbacks, task_function) for config in configs]
         try:
             with hydra_config(lead):
-                values: Sequence[Any] = train_group(configs)
+                bound = refill.bind(hydra_context, task_function) if refill is not None else None
+                values: Sequence[Any] = train_group(configs, bound)
         except Exception as err:  # train_group records every point itself; this is what escaped it
             values = [err] * len(configs)
     task_name = JobRuntime.instance().get("name")
@@ -60,7 +64,7 @@ def run_group_jobs(hydra_context: HydraContext, task_function: Any, configs: Seq
     return returns
 
 
-def _start_job(config: DictConfig, callbacks: Any, task_function: Any) -> JobReturn:
+def start_job(config: DictConfig, callbacks: Any, task_function: Any) -> JobReturn:
     """run_job's steps up to the task: .hydra/ files and on_job_start (the working directory unchanged: a point with
     hydra.job.chdir=true is never fused, gansweep.run.fusion)."""
     output_dir = Path(str(config.hydra.runtime.output_dir))

@@ -32,6 +32,7 @@ class SearchSettings:
     study_name: Optional[str] = None  # None: the sweep folder's name
     seed: Optional[int] = None  # the sampler's seed; None: a random one
     reduction_factor: int = 3  # ASHA's and Hyperband's: 1/3 of a rung's trials go on to the next
+    refill: bool = True  # under gansweep's launcher: a fused group's freed slots take new trials (search.refill)
 
     def __post_init__(self) -> None:
         self.check()

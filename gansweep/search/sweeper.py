@@ -15,8 +15,10 @@ their checkpoints first, and the study goes on where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -94,6 +96,8 @@ class AdaptiveSweeper(Sweeper):
             trials = _Trials(
                 study, space, rule, trial_overrides, unfinished, partial(self._tell, study, sweep_dir, settings)
             )
+            trials.workers = self._worker_plan(study, space, rule, trial_overrides, settings)
+            trials.master, trials.compose = self.config, self._composer(trial_overrides, space)
             self.launcher.stream = trials
             returns: List[Sequence[JobReturn]] = [self.launcher.launch([], initial_job_idx=0)]
             _summarise(sweep_dir, study, settings, spending(study, space, trial_iters))
@@ -162,20 +166,35 @@ class AdaptiveSweeper(Sweeper):
         from gansweep.launch.prepare import claim_or_stop
         from gansweep.launch.slurm import fuse_setting
         from gansweep.launch.slurm_workers import alive_workers, run_workers
-        from gansweep.search.workers import WorkerPlan, fail_lost, release
+        from gansweep.search.workers import fail_lost, release
 
         assert self.config is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
         launcher = self.launcher
         fuse = fuse_setting(launcher.params, self.config)
-        plan = WorkerPlan(overrides.storage, study.study_name, settings, space, rule, overrides, str(sweep_dir), fuse)
+        plan = replace(self._worker_plan(study, space, rule, overrides, settings), fuse=fuse)
         claim_or_stop(sweep_dir, self.config)  # before the study's running trials are touched
         released = release(study, plan, alive_workers)
         if released:
             log.info(f"adaptive sweep: trial(s) {released} left running by a stopped sweep continue first")
         n_workers = self._workers(study, rule, fuse)
-        compose = partial(_trial_config, launcher.hydra_context, self.config, overrides, list(space.dimensions))
+        compose = self._composer(overrides, space)
         return run_workers(launcher, plan, n_workers, lambda over: fail_lost(study, plan, over, compose))
+
+    def _worker_plan(
+        self, study: Any, space: SearchSpace, rule: Any, overrides: "_TrialOverrides", settings: SearchSettings
+    ) -> Any:
+        """What a process that asks the study itself is given (a SLURM worker, a refilled group)."""
+        from gansweep.search.workers import WorkerPlan
+
+        assert self.config is not None
+        sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
+        return WorkerPlan(overrides.storage, study.study_name, settings, space, rule, overrides, str(sweep_dir))
+
+    def _composer(self, overrides: "_TrialOverrides", space: SearchSpace) -> Any:
+        """A trial -> its point's composed config and run folder, as the launcher composes it."""
+        assert self.config is not None
+        return partial(_trial_config, self.launcher.hydra_context, self.config, overrides, list(space.dimensions))
 
     def _workers(self, study: Any, rule: Any, fuse: int) -> int:
         """SLURM workers to start: enough for the trials launched at once (max_batch_size, else the launcher's
@@ -203,22 +222,44 @@ class _Trials:
         self.running: Dict[int, Any] = {}
         self.total = rule.n_trials or max(len(unfinished), 1)
         self.swept = list(space.dimensions)
+        self.workers: Any = None  # gansweep.search.workers.WorkerPlan: what a refilled group asks the study with
+        self.master: Optional[DictConfig] = None  # the sweep's config, a trial's point composed from it
+        self.compose: Any = None  # a trial -> (its composed config, its run folder)
 
     def next_jobs(self, n: int) -> List[Tuple[int, List[str]]]:
+        """Asked under the sweep folder's ask lock: refilled groups ask the same study (gansweep.search.refill)."""
+        from gansweep.search.workers import ask_lock
+
         jobs: List[Tuple[int, List[str]]] = []
-        while len(jobs) < n:
-            if self.unfinished:
-                trial = self.unfinished.pop(0)
-            elif not self.rule.should_stop(self.study):
-                trial = self.study.ask(_distributions(self.space))
-            else:
-                break
-            self.running[trial.number] = trial
-            jobs.append((trial.number, self.overrides(trial)))
+        with ask_lock(Path(self.workers.sweep_dir)) if self.workers is not None else contextlib.nullcontext():
+            while len(jobs) < n:
+                if self.unfinished:
+                    trial = self.unfinished.pop(0)
+                elif not self.rule.should_stop(self.study):
+                    trial = self.study.ask(_distributions(self.space))
+                else:
+                    break
+                self.running[trial.number] = trial
+                jobs.append((trial.number, self.overrides(trial)))
         return jobs
 
     def ended(self, num: int, result: JobReturn) -> None:
         self.tell(self.running.pop(num), result)
+
+    def refill(self, num: int) -> Any:
+        """The fused group led by trial `num` refills its freed slots itself (gansweep.search.refill)."""
+        from gansweep.search.refill import RefillPlan
+
+        if self.workers is None or self.master is None or not self.workers.settings.refill:
+            return None
+        return RefillPlan(self.workers, self.master, f"group of trial #{num} (sweep process {os.getpid()})", num + 1)
+
+    def group_ended(self, refill: Any, output: str) -> List[Tuple[int, Path]]:
+        """The trials a refilled group's process took, (number, run folder): those it left running settled
+        (gansweep.search.workers.settle_owned)."""
+        from gansweep.search.workers import settle_owned
+
+        return settle_owned(self.study, refill.workers, refill.owner, output, self.compose)
 
 
 class _TrialOverrides:

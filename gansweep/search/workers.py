@@ -76,8 +76,8 @@ def tell_record(study: Any, settings: SearchSettings, trial: Any, run_dir: Path)
     record = read_record(run_dir) or {}
     status = record.get("status")
     states = optuna.trial.TrialState
-    if study._storage.get_trial(trial._trial_id).state.is_finished():
-        log.warning(f"trial {trial.number} is finished in the study already; its record ({status}) is not told again")
+    if study._storage.get_trial(trial._trial_id).state.is_finished():  # told by the process that ran it (refill)
+        log.debug(f"trial {trial.number} is finished in the study already; its record ({status}) is not told again")
         return status
     if isinstance(record.get("g_iters"), int):
         trial.set_user_attr(ITERS_ATTR, record["g_iters"])
@@ -165,6 +165,19 @@ def claim(study: Any, plan: WorkerPlan, worker: str, n: int) -> List[Any]:
     return trials
 
 
+def claim_new(study: Any, plan: WorkerPlan, worker: str) -> Optional[Any]:
+    """One new trial for `worker` (a refilled slot's, gansweep.search.refill), asked under the ask lock while the stop
+    rule allows; None once it says stop. Trials left running are not its to take: the sweep continues them."""
+    from gansweep.search.distributions import distributions
+
+    with ask_lock(Path(plan.sweep_dir)):
+        if plan.rule.should_stop(study):
+            return None
+        trial = study.ask(distributions(plan.space))
+        trial.set_user_attr(OWNER_ATTR, worker)
+    return trial
+
+
 Train = Callable[[List[Tuple[int, List[str]]]], Sequence[Any]]  # (trial number, overrides) -> a JobReturn each
 
 
@@ -219,7 +232,13 @@ def release(study: Any, plan: WorkerPlan, alive: Callable[[Set[str]], Optional[S
 Compose = Callable[[Any], Tuple[DictConfig, Path]]  # a trial -> its point's composed config and run folder
 
 
-def fail_lost(study: Any, plan: WorkerPlan, over: Mapping[str, str], compose: Optional[Compose] = None) -> List[int]:
+def fail_lost(
+    study: Any,
+    plan: WorkerPlan,
+    over: Mapping[str, str],
+    compose: Optional[Compose] = None,
+    describe: Callable[[str], str] = lambda owner: f"SLURM job {owner}",
+) -> List[int]:
     """The running trials of the workers in `over` (worker -> its output file), which are over: a trial whose record
     says it ended is told from it; one whose run folder a live process holds (gansweep.lock) is left for now; the
     others are recorded failed, naming the worker and its output (an interrupted record's progress is kept, and the
@@ -244,7 +263,7 @@ def fail_lost(study: Any, plan: WorkerPlan, over: Mapping[str, str], compose: Op
                 record = None
             if record is None or record.get("status") not in (*FINISHED, "failed"):
                 error = (
-                    f"its worker, SLURM job {owner}, ended without finishing it (cancelled, its node lost, or "
+                    f"its worker, {describe(owner)}, ended without finishing it (cancelled, its node lost, or "
                     f"killed); its output: {over[owner]}"
                 )
                 overrides = plan.overrides(frozen)
@@ -255,6 +274,31 @@ def fail_lost(study: Any, plan: WorkerPlan, over: Mapping[str, str], compose: Op
             tell_record(study, plan.settings, trial, run_dir)
             told.append(frozen.number)
     return told
+
+
+def settle_owned(
+    study: Any, plan: WorkerPlan, owner: str, output: str, compose: Optional[Compose] = None
+) -> List[Tuple[int, Path]]:
+    """After a refilled group's process ended (gansweep.search.refill): its trials still running are released when
+    their records say interrupted (the sweep was stopped: a resume continues them), the others settled as fail_lost
+    settles a lost worker's. Returns every trial it took, (number, run folder), in number order."""
+    owned = sorted((t for t in study.get_trials(deepcopy=False) if owner_of(t) == owner), key=lambda t: t.number)
+    folders = [(t.number, _composed(t, plan, compose)[1]) for t in owned]
+    with ask_lock(Path(plan.sweep_dir)):
+        for frozen, (_, run_dir) in zip(owned, folders, strict=True):
+            if not frozen.state.is_finished() and _status(run_dir) == "interrupted":
+                study._storage.set_trial_user_attr(frozen._trial_id, OWNER_ATTR, RELEASED)
+    fail_lost(study, plan, {owner: output}, compose, describe=lambda name: f"the {name}")
+    return folders
+
+
+def _status(run_dir: Path) -> Optional[str]:
+    from gansweep.record import read_record
+
+    try:
+        return (read_record(run_dir) or {}).get("status")
+    except ValueError:  # cut short
+        return None
 
 
 def _composed(frozen: Any, plan: WorkerPlan, compose: Optional[Compose]) -> Tuple[Optional[DictConfig], Path]:

@@ -52,6 +52,7 @@ ADAPTIVE_SWEEPER: Dict[str, Any] = {
     "study_name": None,  # null: the sweep folder's name
     "seed": None,  # the sampler's seed
     "reduction_factor": 3,  # ASHA's and Hyperband's: a third of a rung's trials go on
+    "refill": True,  # a fused group's freed slots take the next trials at rung boundaries (gansweep.search.refill)
     "max_batch_size": None,  # trials launched at once; null: the launcher's slots x its fused group size
 }
 ConfigStore.instance().store(group="hydra/sweeper", name="adaptive", node=ADAPTIVE_SWEEPER, provider="gansweep")

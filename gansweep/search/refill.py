@@ -1,0 +1,187 @@
+"""Refill: an adaptive sweep's fused group gives each slot that frees (its trial pruned, diverged, failed or
+finished) a new trial at the next rung boundary, without stopping the group (hydra/sweeper=adaptive under
+gansweep's launcher, hydra.launcher.fuse > 1). The group's process asks the study itself, under the sweep folder's
+ask lock, as SLURM workers do (gansweep.search.workers): the trial carries the process's name (RefillPlan.owner),
+its point is composed as the launcher composes one, in its own folder with its own record, loggers and .hydra
+files, and the process tells the study how each trial it asked ended (the sweep tells the group's first points', as
+the group ends). The launcher settles what a lost process left.
+
+A slot is refilled only when every value the study varies is fusible (a new trial then always fits the group:
+gansweep.run.fusion) and no learning-rate schedule counts the group's steps; otherwise slots stay free as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List, Optional, Sequence, Tuple
+
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("gansweep")
+
+
+@dataclass(frozen=True)
+class RefillPlan:
+    """What a fused group's process needs to refill its slots, handed to it by the launcher (pickled)."""
+
+    workers: Any  # gansweep.search.workers.WorkerPlan: the study, its stop rule, a trial's overrides, the sweep folder
+    master: DictConfig  # the sweep's config, from which a trial's point is composed
+    owner: str  # the process's name in the study: the trials it asks carry it
+    index: int = 0  # its sampler's seed offset (random, TPE)
+
+    def bind(self, hydra_context: Any, task_function: Any) -> "BoundRefill":
+        return BoundRefill(self, hydra_context, task_function)
+
+
+def blocker(cfg: DictConfig, plan: RefillPlan) -> Optional[str]:
+    """Why a group of points with config `cfg` cannot refill its slots, or None."""
+    from gansweep.run.fusion import fusible
+
+    if not OmegaConf.select(cfg, "metrics.every", default=None):
+        return "metrics.every is unset (no rungs)"
+    decay = OmegaConf.select(cfg, "optim.decay", default="none")
+    if str(getattr(decay, "value", decay)) != "none":
+        return f"optim.decay={getattr(decay, 'value', decay)} counts the group's steps, not a new trial's"
+    fixed = [key for key in plan.workers.space.dimensions if not fusible(key)]
+    if fixed:
+        return f"the study varies {', '.join(fixed)}, which a fused group cannot (a new trial may not fit it)"
+    return None
+
+
+class BoundRefill:
+    """A RefillPlan in the group's process, with Hydra's context (composition, callbacks): gansweep.run.group asks it
+    for each fit's source and hands it the points that were in slots when their fit ended."""
+
+    def __init__(self, plan: RefillPlan, hydra_context: Any, task_function: Any) -> None:
+        self.plan, self.hydra_context, self.task_function = plan, hydra_context, task_function
+        self._study: Any = None
+        self.blocked: Optional[str] = None
+        self.started: dict = {}  # id(PointJob) -> (trial, JobReturn, lock): the points it started
+
+    @property
+    def study(self) -> Any:
+        if self._study is None:
+            from gansweep.search.sweeper import _quiet_libraries
+
+            _quiet_libraries()
+            self._study = self.plan.workers.open_study(self.plan.index)
+        return self._study
+
+    def source(self, jobs: Sequence[Any], points: Sequence[Any]) -> Optional["GroupRefill"]:
+        """The fit's refill source, or None when its points cannot refill (said once in the log)."""
+        reason = blocker(jobs[0].cfg, self.plan)
+        if reason is not None:
+            if self.blocked is None:
+                log.info(f"adaptive sweep: freed slots of fused groups are not refilled: {reason}")
+            self.blocked = reason
+            return None
+        return GroupRefill(self, list(zip(jobs, points, strict=True)), int(jobs[0].cfg.metrics.every))
+
+    def tell(self, job: Any) -> None:
+        """Tell the study how the point's trial ended, from its record (gansweep.search.workers.tell_record)."""
+        from gansweep.search.study import reopen
+        from gansweep.search.workers import tell_record
+
+        number = OmegaConf.select(job.cfg, "search.trial", default=None)
+        if number is None:
+            return
+        study = self.study
+        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, int(number))
+        tell_record(study, self.plan.workers.settings, reopen(study, trial_id), job.run_dir)
+
+    def after(self, jobs: Sequence[Any]) -> None:
+        """Points it started that were in slots when their fit ended, their records written: told, let go."""
+        for job in jobs:
+            self.close(job)
+
+    def close(self, job: Any) -> None:
+        """A point's end: one this process started has its trial told, Hydra's on_job_end and its folder let go. A
+        trial is told by the process that asked it (optuna 2's storage caches the trials a process asked, and would
+        not see another's tell): the group's own points by the sweep, when the group's process ends."""
+        started = self.started.pop(id(job), None)
+        if started is None:
+            return
+        self.tell(job)
+        job_return, lock = started
+        from gansweep.hydra_job import sweeper_value
+        from gansweep.launch.outcome import job_end
+        from gansweep.record import objective
+
+        job_return.return_value = sweeper_value(objective(job.record), job.composed.hydra)
+        job_end(self.hydra_context.callbacks, job.composed, job_return)
+        lock.release()
+
+    def next_point(self) -> Optional[Tuple[Any, Any]]:
+        """A new trial's point (PointJob, FitPoint), asked of the study now; None when the stop rule says stop. A
+        trial whose point cannot start is recorded failed, told so, and the next one asked."""
+        from gansweep.launch.prepare import RUN, Preparer
+        from gansweep.run.group import PointJob, join
+        from gansweep.run.jobs import start_job
+        from gansweep.search.workers import claim_new
+
+        workers = self.plan.workers
+        while True:
+            trial = claim_new(self.study, workers, self.plan.owner)
+            if trial is None:
+                return None
+            overrides = workers.overrides(trial)
+            preparer = Preparer(self.hydra_context, self.plan.master, [overrides], list(workers.space.dimensions))
+            prepared = preparer.prepare(overrides, trial.number)
+            if prepared.action != RUN:
+                self._not_started(trial, prepared)
+                continue
+            assert prepared.config is not None and prepared.run_dir is not None
+            prepared.run_dir.mkdir(parents=True, exist_ok=True)
+            job_return = start_job(prepared.config, self.hydra_context.callbacks, self.task_function)
+            job = PointJob.of(prepared.config)
+            joined = join(job)
+            if joined is None:
+                from gansweep.run.group import end_point
+
+                end_point(job)
+                self.tell(job)
+                continue
+            point, lock = joined
+            self.started[id(job)] = (job_return, lock)
+            log.info(f"adaptive sweep: trial #{trial.number} joins a running fused group ({job.run_dir})")
+            return job, point
+
+    def _not_started(self, trial: Any, prepared: Any) -> None:
+        """A trial whose point failed before it started (its config, its folder): recorded as the launcher records
+        such a point, then told."""
+        from gansweep.launch.pending import PendingRecords
+        from gansweep.launch.prepare import unstarted
+        from gansweep.search.study import reopen
+        from gansweep.search.workers import tell_record
+
+        pending = PendingRecords()
+        unstarted(prepared, self.plan.master, self.hydra_context.callbacks, pending)
+        pending.finish()
+        run_dir = prepared.run_dir or Path(self.plan.workers.run_dir(trial.number))
+        tell_record(self.study, self.plan.workers.settings, reopen(self.study, trial._trial_id), run_dir)
+
+
+class GroupRefill:
+    """One fit's refill source (gansweep.callbacks.refill.RefillSource): the point in each slot, ending one (record,
+    loggers, trial) and starting the next."""
+
+    def __init__(self, bound: BoundRefill, slots: List[Tuple[Any, Any]], every: int) -> None:
+        self.bound, self.every = bound, every
+        self.slots = slots  # (PointJob, FitPoint) per slot: the latest point each slot holds
+
+    def ended(self, k: int, run: Any) -> None:
+        from gansweep.run.group import end_point, settle_point
+
+        job, _ = self.slots[k]
+        settle_point(job, run.callbacks, run.view.module.health.points[k])
+        end_point(job)
+        self.bound.close(job)
+
+    def next(self, k: int) -> Optional[Any]:
+        started = self.bound.next_point()
+        if started is None:
+            return None
+        self.slots[k] = started
+        return started[1]

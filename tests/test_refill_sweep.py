@@ -1,0 +1,114 @@
+"""Refill from the shell (gansweep.search.refill): an adaptive sweep's fused group gives a pruned member's slot to a
+new trial, which runs in its own folder with its own record, and composes with the rest of the sweep: stopped by
+SIGTERM while the joined trial trains and continued with the same command, every trial runs once (the joined one from
+its checkpoint) and the study agrees with the records; the group's process SIGKILLed while the joined trial trains,
+the joined trial is recorded failed (its process's fate, not lost running) and the study goes on."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, List
+
+import optuna
+import pytest
+import pytorch_lightning as pl
+
+from gansweep.signals import stop_requested
+from tests.test_adaptive_resume import (
+    STATES,
+    TOY,
+    assert_study_agrees_with_records,
+    finish,
+    grid_points,
+    job_lines,
+    record,
+    start,
+    study_of,
+    wait_for,
+)
+
+
+class HoldJoined(pl.Callback):
+    """At its own generator iteration `at`, a point that joined its group mid-fit (its count is not the group's)
+    writes `marker` (its process id and trial number) and waits up to a minute for a stop signal; once."""
+
+    def __init__(self, at: int, marker: str, point: Any) -> None:
+        self.at, self.marker, self.point = at, Path(marker), point
+
+    def on_train_batch_end(self, trainer: Any, module: Any, *args: Any) -> None:
+        joined = trainer.lightning_module.g_iters != module.g_iters
+        if joined and module.g_iters == self.at and not self.marker.exists():
+            self.marker.write_text(json.dumps({"pid": os.getpid(), "trial": int(self.point)}))
+            deadline = time.monotonic() + 60
+            while not stop_requested() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
+def sweep_args(sweep: Path, marker: Path) -> List[str]:
+    """A grid of 8 in groups of 2; trial 1 pruned at its first evaluation (its slot refilled there); the first
+    joined trial held at its iteration 5."""
+    return [
+        "hydra/sweeper=adaptive",
+        "optim.lr=1e-4,1e-3",
+        "constraint.gp.weight=0.1,10",
+        "seed=0,1",
+        "train.iters=40",
+        *TOY,
+        "train.checkpoint_every=5",
+        "hydra.launcher.fuse=2",
+        "hydra.sweeper.metric=energy_distance",
+        "+callbacks.prune._target_=tests.test_adaptive_resume.PruneTrial",
+        "+callbacks.prune.at=10",
+        "+callbacks.prune.point=${hydra:job.num}",
+        "+callbacks.prune.only_point=1",
+        "+callbacks.hold._target_=tests.test_refill_sweep.HoldJoined",
+        "+callbacks.hold.at=5",
+        f"+callbacks.hold.marker={marker}",
+        "+callbacks.hold.point=${hydra:job.num}",
+        f"hydra.sweep.dir={sweep}",
+    ]
+
+
+@pytest.mark.slow
+def test_a_sweep_stopped_while_a_joined_trial_trains_continues_it_and_runs_every_trial_once(tmp_path: Path):
+    sweep, marker, log = tmp_path / "sweep", tmp_path / "held", tmp_path / "sweep.log"
+    args = sweep_args(sweep, marker)
+    first = start(args, tmp_path, log)
+    wait_for(marker, first, log)
+    joined = json.loads(marker.read_text())["trial"]
+    os.killpg(first.pid, signal.SIGTERM)
+    assert finish(first, log) == 128 + signal.SIGTERM, log.read_text()[-3000:]
+    assert joined > 1 and (sweep / str(joined) / ".hydra" / "overrides.yaml").exists()
+    held = record(sweep, joined)
+    assert held is not None and (held["status"], held["g_iters"]) == ("interrupted", 5), held
+    assert {t.number: t.state for t in study_of(sweep).trials}[joined] == optuna.trial.TrialState.RUNNING
+
+    assert finish(start(args, tmp_path, log), log) == 0, log.read_text()[-3000:]
+    study = assert_study_agrees_with_records(sweep, 8)
+    assert len(set(grid_points(study))) == 8  # each grid point once
+    after = record(sweep, joined)
+    assert after is not None and after["resumed_from"] == 5 and after["status"] in ("ok", "pruned"), after
+    ends = [line["job"] for line in job_lines(sweep) if line["status"] != "interrupted"]
+    assert len(ends) == len(set(ends)) and joined in ends, ends  # no trial trained to its end twice
+    assert "in a freed slot of" in log.read_text()  # the continued sweep refilled too
+
+
+@pytest.mark.slow
+def test_a_joined_trial_whose_group_process_is_killed_ends_failed_and_the_study_goes_on(tmp_path: Path):
+    sweep, marker, log = tmp_path / "sweep", tmp_path / "held", tmp_path / "sweep.log"
+    proc = start(sweep_args(sweep, marker), tmp_path, log)
+    wait_for(marker, proc, log)
+    held = json.loads(marker.read_text())
+    os.kill(held["pid"], signal.SIGKILL)  # the group's process: the joined trial and the group's own members
+    assert finish(proc, log) == 0, log.read_text()[-3000:]
+    study = assert_study_agrees_with_records(sweep, 8)
+    lost = record(sweep, held["trial"])
+    assert lost is not None and lost["status"] == "failed"
+    assert "ended without finishing it" in lost["error"] and "group of trial #" in lost["error"]
+    assert [t.state for t in study.trials][held["trial"]] == STATES["failed"]
+    assert any(t.state == STATES["ok"] for t in study.trials)  # the study went on
+    assert len(set(grid_points(study))) == 8
