@@ -4,7 +4,8 @@ configs (hydra/sweeper=adaptive; the grid is the same sweeper with pruner=none),
 For each dataset and each of the three, prints (labelled `[DATASET PRUNER]`) the generator iterations spent as a
 fraction of the grid's, whether the best config it found (by its own trials) is within the seed spread of the grid's
 best (its median over seeds, from the grid's own runs, inside the min..max over seeds of the grid's best), and how
-idle the launcher's slots were (1 - busy process-seconds / (slots x the span of the points)). `--dataset
+idle the launcher's slots were (1 - busy process-seconds / (slots x the span of the points)) and how much of the fused
+groups' width their trials left empty (pruned members' slots; hydra.sweeper.refill gives them new trials). `--dataset
 stacked_digits` runs the same on stacked digits with a narrow DCGAN-32, judged by fid_digits (pass a smaller grid with
 --lrs/--lambdas/--seeds to fit a CPU).
 
@@ -45,7 +46,7 @@ def sweep(folder: Path, dataset: str, pruner: str, args: argparse.Namespace) -> 
         f"metrics.num_samples={args.samples}", *model(dataset, args), f"train.batch_size={args.batch}",
         f"hydra.sweeper.metric={metric_of(dataset, args)}", "hydra.sweeper.seed=0",
         f"hydra.launcher.workers={args.workers}", f"hydra.launcher.fuse={args.fuse}", f"hydra.sweep.dir={folder}",
-        "logger=none", "callbacks=none",
+        "logger=none", "callbacks=none", f"hydra.sweeper.refill={str(not args.no_refill).lower()}",
     ]  # fmt: skip
     env = dict(os.environ, WANDB_MODE="disabled")
     start = time.perf_counter()
@@ -101,6 +102,23 @@ def idleness(folder: Path, slots: int) -> float:
     return max(0.0, 1.0 - sum(processes.values()) / (slots * span))
 
 
+def member_idleness(folder: Path, fuse: int) -> float:
+    """1 - the generator iterations the trials trained / those their fused groups' slots could have (each group
+    process: `fuse` slots for as long as its longest-running slot, a refilled trial counted from the group's iteration
+    it joined at, `joined_at`): how much of a fused group's width pruned members left empty."""
+    jobs = [json.loads(line) for line in (folder / "jobs.jsonl").read_text().splitlines() if line.strip()]
+    groups: Dict[Tuple[int, float], List[Dict]] = {}
+    for job in jobs:
+        record = json.loads((folder / job["run_dir"] / "metrics.json").read_text())
+        groups.setdefault((job["pid"], job["start"]), []).append(record)
+    trained = capacity = 0
+    for members in groups.values():
+        iters = [int(r.get("g_iters") or 0) for r in members]
+        trained += sum(iters)
+        capacity += fuse * max(int(r.get("joined_at") or 0) + n for r, n in zip(members, iters, strict=True))
+    return max(0.0, 1.0 - trained / capacity) if capacity else 0.0
+
+
 def compare(dataset: str, args: argparse.Namespace, root: Path) -> None:
     metric = metric_of(dataset, args)
     higher = higher_is_better(metric)
@@ -121,7 +139,8 @@ def compare(dataset: str, args: argparse.Namespace, root: Path) -> None:
         print(f"{label} fraction of grid iterations: {spent(folder) / grid_spent:.3f}")
         print(f"{label} best within seed spread: {'yes' if within else 'no'}")
         print(f"{label}   best found {found}, its grid median {median:.4g}; wall {wall:.0f} s; "
-              f"slot idleness {idleness(folder, args.workers):.1%}")  # fmt: skip
+              f"slot idleness {idleness(folder, args.workers):.1%}; "
+              f"fused-member idleness {member_idleness(folder, args.fuse):.1%}")  # fmt: skip
 
 
 def main() -> None:
@@ -150,6 +169,7 @@ def main() -> None:
     parser.add_argument("--lambdas", nargs="+", default=list(LAMBDAS), help="its gp weights (protocol: 4)")
     parser.add_argument("--seeds", nargs="+", default=list(SEEDS), help="its seeds (protocol: 3)")
     parser.add_argument("--keep", type=Path, default=None, help="leave the sweeps in this folder")
+    parser.add_argument("--no-refill", action="store_true", help="hydra.sweeper.refill=false: freed slots stay free")
     args = parser.parse_args()
     args.datasets = list(dict.fromkeys(d for name in args.datasets for d in (TOY if name == "both" else [name])))
     if args.quick:

@@ -5,9 +5,11 @@ the group's other points train exactly as in the group without the pruning (floa
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, List, Optional, Sequence, Tuple
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from gansweep.run.fit import FitPoint
@@ -26,15 +28,34 @@ class Source:
         self.every, self.new = every, list(new)
         self.ends: List[Tuple[int, str, int]] = []  # (slot, status, its own generator iterations)
         self.given: List[int] = []
+        self.states: List[Any] = []  # each ended point's networks, as it ended
+        self.failures: List[Tuple[int, str]] = []
 
     def ended(self, k: int, run: Any) -> None:
         self.ends.append((k, run.status, run.view.g_iters))
+        self.states.append(run.view.state_dict())
 
-    def next(self, k: int) -> Optional[FitPoint]:
+    def failed(self, k: int, error: BaseException) -> None:
+        self.failures.append((k, str(error)))
+
+    def next(self, k: int, at: int) -> Optional[FitPoint]:
         if not self.new:
             return None
         self.given.append(k)
         return self.new.pop(0)
+
+
+class NaNCritic(pl.Callback):
+    """Before its own generator iteration `at`, the point's critic weights become NaN (its losses with them)."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_train_batch_start(self, trainer: Any, module: Any, *args: Any) -> None:
+        if module.g_iters + 1 == self.at:
+            with torch.no_grad():
+                for parameter in module.critic.parameters():
+                    parameter.fill_(float("nan"))
 
 
 def gp_points() -> List[Built]:
@@ -110,3 +131,36 @@ def test_slots_are_refilled_only_at_rung_boundaries_and_not_once_the_source_is_d
     assert source.ends == [(0, "pruned", 4), (1, "pruned", 2)]
     assert [(p.status, p.ended_at) for p in module.health.points] == [("ok", iters), ("pruned", 2)]
     assert module.g_iters == 4 + iters
+
+
+def test_a_poisoned_new_point_diverges_alone_and_its_slot_is_refilled_again():
+    """A new point whose critic turns NaN diverges at its own first read and is recorded so; the survivor trains
+    as in the group without either; at the next boundary a healthy point takes a freed slot and trains as alone."""
+    iters, every = 8, 4
+    clean, _ = train(gp_points()[:2], iters)
+    poisoned = FitPoint(gp_points()[2][2], gp_points()[2][0], [NaNCritic(1)], [Capture()])
+    healthy, healthy_log = gp_points()[3], Capture()
+    source = Source(every, [poisoned, new_point(healthy, healthy_log)])
+    module, _ = train(gp_points()[:2], iters, callbacks=[[], [PruneAt(every)]], refill=source)
+    assert source.ends == [(1, "pruned", every), (0, "ok", iters), (1, "diverged", 1)]  # own counts
+    assert source.given == [1, 0]  # the poisoned one in slot 1 at 4; at 8 the healthy one in slot 0 (freed first)
+    finished = source.states[1]  # slot 0's first point as it finished: as in the group without the others
+    assert all(finished[key].equal(value) for key, value in point_state(clean.stack.points[0]).items())
+    alone, alone_logs = train([gp_points()[3]], iters)
+    same(alone.stack.points[0], module.stack.points[0], atol=1e-10)
+    assert [step for step, _ in healthy_log.rows] == [step for step, _ in alone_logs[0].rows]
+
+
+def test_a_new_point_that_cannot_start_fails_alone_and_leaves_its_slot_free():
+    """A new point whose optimizer cannot be made (lr < 0: torch refuses it) fails before the slot is touched; the
+    group goes on untouched and the slot stays free."""
+    iters, every = 8, 4
+    clean, clean_logs = train(gp_points()[:2], iters)
+    broken = gp_points()[2][2]
+    broken.optimizers = tuple(partial(f.func, *f.args, **{**f.keywords, "lr": -1.0}) for f in broken.optimizers)
+    source = Source(every, [FitPoint(broken, gp_points()[2][0], [], [Capture()])])
+    module, logs = train(gp_points()[:2], iters, callbacks=[[], [PruneAt(every)]], refill=source)
+    assert source.failures and source.failures[0][0] == 1 and "learning rate" in source.failures[0][1]
+    assert [(p.status, p.ended_at) for p in module.health.points] == [("ok", iters), ("pruned", every)]
+    same(clean.stack.points[0], module.stack.points[0])
+    assert logs[0].rows == clean_logs[0].rows

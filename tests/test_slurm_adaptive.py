@@ -297,6 +297,31 @@ def test_two_slurm_workers_run_a_study_to_its_end_each_trial_once_fused_in_pairs
 
 
 @pytest.mark.slow
+def test_a_slurm_workers_fused_group_refills_its_freed_slots_with_the_studys_next_trials(slurm, tmp_path):
+    """One worker, groups of two: trials 0 and 1 end at iteration 8, a rung boundary (metrics.every=4), and their
+    slots take the next two trials at once, under the worker's name, in the same group; each trial trains once."""
+    sweep = tmp_path / "sweep"
+    args = ["hydra.launcher.fuse=2", "hydra.launcher.array_parallelism=1", "metrics.every=4"]
+    proc = start_sweep(slurm, tmp_path, *args)
+    try:
+        ended(proc, slurm, timeout_s=300)
+    finally:
+        subprocess.run(["scancel", "--user=root"], env=slurm.env, timeout=30)
+    study, records = study_and_records(sweep)
+    assert len(study.trials) == 4 and len({t.user_attrs[OWNER_ATTR] for t in study.trials}) == 1
+    for trial in study.trials:
+        record = records[trial.number]
+        assert trial.state == STATES.COMPLETE and record["status"] == "ok"
+        assert trial.value == record["metrics"]["energy_distance"]
+        assert steps(sweep / str(trial.number)) == [2, 4, 6, 8]  # its own count, each row once
+    joined = sorted(t.number for t in study.trials if records[t.number].get("joined_at") == 8)
+    assert len(joined) == 2, records
+    logs = worker_logs(sweep)
+    assert logs.count("train as one model") == 1  # one group, refilled
+    assert all(f"trial #{n} joins a running fused group" in logs for n in joined)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["cancelled", "preempted"])
 def test_a_slurm_worker_stopped_mid_trial_and_the_study_goes_on(slurm, tmp_path, how):
     """cancelled (scancel): its trial ends failed, its checkpoint kept, and the other worker runs the rest of the study;

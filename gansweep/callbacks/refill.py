@@ -27,8 +27,12 @@ class RefillSource(Protocol):
     def ended(self, k: int, run: PointRun) -> None:
         """Slot k's point is over (its hooks have run): its record, loggers and trial are settled."""
 
-    def next(self, k: int) -> Optional[Any]:
-        """A new point for slot k (gansweep.run.fit.FitPoint, not trained), or None: no more."""
+    def failed(self, k: int, error: BaseException) -> None:
+        """The point `next` gave slot k could not take it (`error`): it is recorded failed, untrained."""
+
+    def next(self, k: int, at: int) -> Optional[Any]:
+        """A new point for slot k (gansweep.run.fit.FitPoint, not trained) from the group's generator iteration
+        `at` on, or None: no more."""
 
 
 class Refill(pl.Callback):
@@ -47,12 +51,16 @@ class Refill(pl.Callback):
                 continue
             close(run)
             self.source.ended(k, run)
-            new = self.source.next(k)
+            new = self.source.next(k, module.g_iters)
             if new is None:
                 self.done = True
                 break
-            module.refill(k, new.point, new.loggers)
-            self.data.replace(k, new.datamodule, *self.layout)
+            try:  # the new point's data first: nothing of the slot's model is touched if it cannot start
+                self.data.replace(k, new.datamodule, *self.layout)
+                module.refill(k, new.point, new.loggers)
+            except Exception as err:  # this point only: it fails without training, the slot stays free
+                self.source.failed(k, err)
+                continue
             fresh = PointRun(PointView(module, k), new.loggers, new.datamodule, new.callbacks)
             fresh.trainer = PointTrainer(trainer, fresh)
             self.points.runs[k] = fresh

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -182,13 +182,19 @@ def first_line(err: Exception) -> str:
 
 
 def train_points(
-    launcher: Any, jobs: Sequence[Tuple[int, Sequence[str]]], fuse: int, swept: Sequence[str], singleton_state: Any
+    launcher: Any,
+    jobs: Sequence[Tuple[int, Sequence[str]]],
+    fuse: int,
+    swept: Sequence[str],
+    singleton_state: Any,
+    refill: Any = None,
 ) -> List[JobReturn]:
     """Inside an array task: the points `jobs` (job number, overrides) trained as this launcher's array tasks train
     grid points: each prepared (composed, checked, its folder read: a finished one skipped, one whose config cannot
     train recorded failed, gansweep.launch.prepare), those to run in the fused groups of up to `fuse` (array_groups),
     each group, or point, as an array task runs it (ArrayTask: a point's folder resumes from its checkpoint). A
-    JobReturn per job, in order; `swept`: the keys the sweep varies."""
+    JobReturn per job, in order; `swept`: the keys the sweep varies; `refill`: a fused group's freed slots take new
+    trials (gansweep.search.refill)."""
     from gansweep.launch.prepare import Preparer
 
     config, context = launcher.config, launcher.hydra_context
@@ -204,7 +210,7 @@ def train_points(
         for point in group:
             assert point.run_dir is not None
             point.run_dir.mkdir(parents=True, exist_ok=True)
-        job = _array_job(group)
+        job = replace(_array_job(group), refill=refill if len(group) > 1 else None)
         returns.update(zip(job.nums, task(job, singleton_state), strict=True))
     pending.finish()
     return [returns[num] for num, _ in jobs]

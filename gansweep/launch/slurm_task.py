@@ -24,6 +24,7 @@ class ArrayJob:
     nums: Tuple[int, ...]  # hydra.job.num of each point
     overrides: Tuple[Tuple[str, ...], ...]
     configs: Tuple[DictConfig, ...] = ()  # a fused group's; empty for a single point
+    refill: Any = None  # a study worker's gansweep.search.refill.RefillPlan: its group's freed slots take new trials
 
     @property
     def fused(self) -> bool:
@@ -59,7 +60,7 @@ class ArrayTask:
         for config in configs:
             with read_write(config.hydra.job), open_dict(config.hydra.job):
                 config.hydra.job.id = job_id
-        return run_group_jobs(self.launcher.hydra_context, self.launcher.task_function, configs)
+        return run_group_jobs(self.launcher.hydra_context, self.launcher.task_function, configs, job.refill)
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """On preemption or before the time limit: resubmit the same call (its points resume from their folders)."""
@@ -91,9 +92,21 @@ class StudyWorker:
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # the worker's lines in the task's output
         study = self.plan.open_study(index)
         worker = submitit.JobEnvironment().job_id
-        return work(study, self.plan, worker, lambda jobs: self.train(jobs, singleton_state))
+        refill = self.refill(worker, index)
+        return work(study, self.plan, worker, lambda jobs: self.train(jobs, singleton_state, refill))
 
-    def train(self, jobs: List[Tuple[int, List[str]]], singleton_state: Dict[type, Singleton]) -> List[JobReturn]:
+    def refill(self, worker: str, index: int) -> Any:
+        """What lets the worker's fused groups refill their freed slots (gansweep.search.refill), the trials they ask
+        carrying its name (a requeued worker continues them too), or None."""
+        from gansweep.search.refill import RefillPlan
+
+        if self.plan.fuse < 2 or not self.plan.settings.refill:
+            return None
+        return RefillPlan(self.plan, self.launcher.config, worker, index)
+
+    def train(
+        self, jobs: List[Tuple[int, List[str]]], singleton_state: Dict[type, Singleton], refill: Any = None
+    ) -> List[JobReturn]:
         """The trials `jobs` (number, overrides) trained as the launcher's array tasks train points, then the
         worker's own log lines back to the task's output."""
         from hydra.core.utils import configure_log
@@ -102,7 +115,7 @@ class StudyWorker:
 
         swept = list(self.plan.space.dimensions)
         try:
-            return train_points(self.launcher, jobs, self.plan.fuse, swept, singleton_state)
+            return train_points(self.launcher, jobs, self.plan.fuse, swept, singleton_state, refill)
         finally:
             config = self.launcher.config
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)

@@ -22,14 +22,16 @@ def refill_slot(module: Any, k: int, point: GANPoint) -> None:
 
     stack = module.stack
     slot: GANPoint = stack.points[k]
-    PointView(module, k).load_state_dict(initial_state(point))
+    networks = (point.networks.generator, point.networks.critic)
+    fresh = [factory(net.parameters()).param_groups[0] for factory, net in zip(point.optimizers, networks, strict=True)]
+    state = initial_state(point)  # what may raise is done before the slot is touched
+    PointView(module, k).load_state_dict(state)
     slot.constraints, slot.optimizers, slot.ema, slot.seed = point.constraints, point.optimizers, point.ema, point.seed
     stack.penalties = stack.fused_penalties()
     if stack.averages:
         stack.averages[k].multi_avg_fn = get_ema_multi_avg_fn(point.ema)
-    networks = (point.networks.generator, point.networks.critic)
-    for optimizer, factory, network in zip(module.trainer.optimizers, point.optimizers, networks, strict=True):
-        restart_group(optimizer, k, factory(network.parameters()).param_groups[0])
+    for optimizer, group in zip(module.trainer.optimizers, fresh, strict=True):
+        restart_group(optimizer, k, group)
     module.steps.noise.restart(k, point.seed, module.g_iters)
     module.sampler.noise[k] = PointNoise([point.seed], False, EVALUATION)
 

@@ -111,7 +111,8 @@ class BoundRefill:
 
         job_return.return_value = sweeper_value(objective(job.record), job.composed.hydra)
         job_end(self.hydra_context.callbacks, job.composed, job_return)
-        lock.release()
+        if lock is not None:
+            lock.release()
 
     def next_point(self) -> Optional[Tuple[Any, Any]]:
         """A new trial's point (PointJob, FitPoint), asked of the study now; None when the stop rule says stop. A
@@ -137,14 +138,14 @@ class BoundRefill:
             job_return = start_job(prepared.config, self.hydra_context.callbacks, self.task_function)
             job = PointJob.of(prepared.config)
             joined = join(job)
-            if joined is None:
+            self.started[id(job)] = (job_return, joined[1] if joined is not None else None)
+            if joined is None:  # recorded failed (its config would not build, its folder is another's, ...)
                 from gansweep.run.group import end_point
 
                 end_point(job)
-                self.tell(job)
+                self.close(job)
                 continue
-            point, lock = joined
-            self.started[id(job)] = (job_return, lock)
+            point = joined[0]
             log.info(f"adaptive sweep: trial #{trial.number} joins a running fused group ({job.run_dir})")
             return job, point
 
@@ -179,9 +180,18 @@ class GroupRefill:
         end_point(job)
         self.bound.close(job)
 
-    def next(self, k: int) -> Optional[Any]:
+    def failed(self, k: int, error: BaseException) -> None:
+        from gansweep.run.group import end_point
+
+        job, _ = self.slots[k]
+        job.fail(error)
+        end_point(job)
+        self.bound.close(job)
+
+    def next(self, k: int, at: int) -> Optional[Any]:
         started = self.bound.next_point()
         if started is None:
             return None
         self.slots[k] = started
+        started[0].record["joined_at"] = at  # the group's generator iteration its slot took it at
         return started[1]
