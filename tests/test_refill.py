@@ -58,6 +58,20 @@ class NaNCritic(pl.Callback):
                     parameter.fill_(float("nan"))
 
 
+class Hooks(pl.Callback):
+    """Counts the lifecycle hooks its point gets."""
+
+    NAMES = ("setup", "on_fit_start", "on_train_start", "on_train_end", "on_fit_end", "teardown")
+
+    def __init__(self) -> None:
+        self.calls: dict = {}
+        for name in self.NAMES:
+            setattr(self, name, partial(self._count, name))
+
+    def _count(self, name: str, *args: Any) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+
 def gp_points() -> List[Built]:
     return [built([*TOY, f"optim.lr={lr}", f"constraint.gp.weight={w}", f"seed={s}"]) for lr, w, s in GRID]
 
@@ -101,9 +115,10 @@ def test_a_pruned_members_slot_takes_a_new_trial_that_trains_as_alone_and_the_ot
     iters, every = 8, 4
     clean, clean_logs = train(make()[:2], iters)
     extra = make()[2]
-    extra_log = Capture()
-    source = Source(every, [new_point(extra, extra_log)])
-    module, logs = train(make()[:2], iters, callbacks=[[], [PruneAt(every)]], refill=source)
+    extra_log, pruned_hooks, new_hooks = Capture(), Hooks(), Hooks()
+    source = Source(every, [FitPoint(extra[2], extra[0], [new_hooks], [extra_log])])
+    module, logs = train(make()[:2], iters, callbacks=[[], [PruneAt(every), pruned_hooks]], refill=source)
+    assert pruned_hooks.calls == new_hooks.calls == {name: 1 for name in Hooks.NAMES}  # each once, as a fit alone
     assert source.ends[0] == (1, "pruned", every) and source.given == [1]
     assert [(p.status, p.ended_at) for p in module.health.points] == [("ok", iters), ("ok", iters)]
     assert module.g_iters == every + iters  # the group ran on for the new point's budget

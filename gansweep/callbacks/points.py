@@ -38,6 +38,7 @@ class PointRun:
     ended: bool = False  # its run is over: only on_fit_end and teardown are left
     raised: bool = False  # its callbacks raised: nothing of theirs runs again
     stop: bool = False  # its callbacks set trainer.should_stop: its run ends at the end of this iteration
+    closed: bool = False  # its slot took another point (gansweep.callbacks.refill): no hook of the fit reaches it
 
     @property
     def status(self) -> str:
@@ -51,7 +52,7 @@ class PointRun:
     def call(self, hook: str, *args: Any) -> None:
         """The hook of every callback of this point; an exception fails this point (only), whose callbacks get
         on_exception with it, as a fit alone calls it."""
-        if self.raised:
+        if self.raised or self.closed:
             return
         try:
             for callback in self.callbacks:
@@ -195,8 +196,8 @@ class PointCallbacks(pl.Callback):
     """Every hook of the fit, handed to each training point's callbacks with that point's views."""
 
     def __init__(self, runs: Sequence[PointRun], open_ended: bool = False) -> None:
-        """open_ended: the fit's data never ends (a refilled group's, gansweep.run.refill): each run ends at its own
-        last iteration, the fit when none trains."""
+        """open_ended: the fit's data never ends (a refilled group's, gansweep.callbacks.refill): each run ends at its
+        own last iteration, the fit when none trains."""
         self.runs = list(runs)
         self.open_ended = open_ended
 

@@ -20,7 +20,7 @@ START_HOOKS = ("on_fit_start", "on_train_start", "on_train_epoch_start")  # afte
 
 
 class RefillSource(Protocol):
-    """Where a group's freed slots find new points (gansweep.run.refill.GroupRefill)."""
+    """Where a group's freed slots find new points (gansweep.search.refill.GroupRefill)."""
 
     every: int  # rung boundaries: slots are refilled at multiples of it (the group's generator iterations)
 
@@ -49,8 +49,9 @@ class Refill(pl.Callback):
         for k, run in enumerate(list(self.points.runs)):
             if run.status == TRAINING and not self.points._stops(run):
                 continue
-            close(run)
-            self.source.ended(k, run)
+            if not run.closed:  # closed already: the point a boundary gave it could not start
+                close(run)
+                self.source.ended(k, run)
             new = self.source.next(k, module.g_iters)
             if new is None:
                 self.done = True
@@ -81,3 +82,4 @@ def close(run: PointRun) -> None:
     run.call("teardown", "fit")
     for logger in run.loggers:
         logger.finalize("failed" if run.status == FAILED else "success")
+    run.closed = True

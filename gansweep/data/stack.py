@@ -94,7 +94,7 @@ class StackedData(pl.LightningDataModule):
         if len(shapes) != 1:
             raise ValueError(f"the points of a fused group read data of different shapes {sorted(shapes)}")
         self.data_shape = self.points[0].data_shape
-        self.open_ended = False  # a refilled group's: OpenBatches, slots replaceable (gansweep.run.refill)
+        self.open_ended = False  # a refilled group's: OpenBatches, slots replaceable (gansweep.callbacks.refill)
         self.batches: Optional[OpenBatches] = None
 
     @property

@@ -159,7 +159,7 @@ class GANModule(pl.LightningModule):
         """Slot k, whose run has ended, takes `point` (built alone under its own seed, not trained) from the current
         generator iteration on, as its iteration 0: its networks' initial state, constraints, optimizer
         hyperparameters, EMA decay and noise streams; fresh optimizer state and EMA; the other slots untouched. The
-        slot then trains as the point would alone (gansweep.run.refill)."""
+        slot then trains as the point would alone (gansweep.callbacks.refill)."""
         from gansweep.model.refill import refill_slot
 
         if self.health.points[k].status == TRAINING:

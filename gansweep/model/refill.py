@@ -1,4 +1,4 @@
-"""A fused group's slot taking a new point mid-fit (an adaptive sweep's refill, gansweep.run.refill): the slot's
+"""A fused group's slot taking a new point mid-fit (an adaptive sweep's refill, gansweep.callbacks.refill): the slot's
 tensors, hyperparameters, optimizer state, EMA and noise become what the new point has when it starts alone, and the
 other slots are not touched, so the new point trains as it would alone and the others as they would without it."""
 

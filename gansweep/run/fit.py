@@ -106,9 +106,8 @@ def fit(
         module.health.settle(FAILED, module.g_iters, err, traceback.format_exc())
     else:
         module.health.settle(OK, module.g_iters)
-    runs = point_callbacks.runs  # a refilled slot's run is its latest point's
-    for k, run in enumerate(runs):
-        for logger in run.loggers:
+    for k, run in enumerate(point_callbacks.runs):  # a refilled slot's: its latest point's (unless closed already)
+        for logger in () if run.closed else run.loggers:
             logger.finalize("failed" if module.health.points[k].status == FAILED else "success")
     return module
 
