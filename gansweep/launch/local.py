@@ -137,7 +137,8 @@ def launch(
 
     try:
         with stop_on_signals():  # from the first preparation on: a stop while points are prepared ends cleanly too
-            pool.run(jobs(), on_end)
+            refills = plan.fuse > 1 and bool(getattr(stream, "refills", False))  # groups take trials as slots free
+            pool.run(jobs(), on_end, lookahead=not refills)
     except SweepStopped as stopped:
         log.warning(
             f"{stopped}: its running points were stopped (each saved a checkpoint and recorded itself as "

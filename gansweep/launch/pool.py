@@ -75,6 +75,9 @@ class Ended:
     message: Optional[Tuple[str, Any]]  # None when the point died before sending anything
 
 
+UNPULLED = object()  # PointPool.run without lookahead: the next spec is not pulled yet
+
+
 class PointPool:
     """Starts points on free leases and reports each as it ends; on any error it stops every running point."""
 
@@ -88,20 +91,24 @@ class PointPool:
         # every point's lifeline: only this process holds the writing end, so the points see it close when it dies
         self.alive, self._alive_writer = self.context.Pipe(duplex=False)
 
-    def run(self, specs: Iterable[Spec], on_end: Callable[[Ended], None]) -> None:
+    def run(self, specs: Iterable[Spec], on_end: Callable[[Ended], None], lookahead: bool = True) -> None:
         """Run every spec, one per free lease; `on_end` sees each point as soon as it ends.
 
-        Specs are pulled lazily, one ahead: the next point is prepared (composed) while the others run, so a
-        freed lease is taken at once.
+        Specs are pulled lazily, one ahead (`lookahead`): the next point is prepared (composed) while the others run,
+        so a freed lease is taken at once. Without it a spec is pulled only once a lease is free (an adaptive sweep
+        whose groups refill their slots: a trial asked ahead would wait for a group's end).
         """
         pending = iter(specs)
-        ready = next(pending, None)
+        ready: Any = next(pending, None) if lookahead else UNPULLED
         try:
             while ready is not None or self.running:
                 while ready is not None and self.leases.free:
+                    if ready is UNPULLED:
+                        ready = next(pending, None)
+                        continue
                     self._start(ready)
-                    ready = next(pending, None)
-                for ended in self._wait():
+                    ready = next(pending, None) if lookahead else UNPULLED
+                for ended in self._wait() if self.running else ():
                     on_end(ended)
         except BaseException:
             self.stop()

@@ -246,11 +246,16 @@ class _Trials:
     def ended(self, num: int, result: JobReturn) -> None:
         self.tell(self.running.pop(num), result)
 
+    @property
+    def refills(self) -> bool:
+        """Whether its fused groups refill their slots (the launcher then asks no trial before a slot frees)."""
+        return self.workers is not None and self.master is not None and bool(self.workers.settings.refill)
+
     def refill(self, num: int) -> Any:
         """The fused group led by trial `num` refills its freed slots itself (gansweep.search.refill)."""
         from gansweep.search.refill import RefillPlan
 
-        if self.workers is None or self.master is None or not self.workers.settings.refill:
+        if not self.refills or self.master is None:
             return None
         return RefillPlan(self.workers, self.master, f"group of trial #{num} (sweep process {os.getpid()})", num + 1)
 
