@@ -306,6 +306,7 @@ def test_an_adaptive_sweep_leaves_its_rung_plot_tagged_runs_and_a_dashboard_read
     summary = json.loads((sweep / SUMMARY).read_text())
     assert summary["rungs"] == [10, 30] and summary["budget"] == 90 and summary["pruner"]["name"] == "asha"
     assert len(summary["per_trial"]) == len(study.trials) == 8
+    joined = []  # trials that took a freed slot of a running group (refill): theirs too
     for trial, entry in zip(study.trials, summary["per_trial"], strict=True):  # what the trials reported, all of it
         assert entry["number"] == trial.number and entry["state"] == trial.state.name.lower()
         assert entry["intermediate"] == [[s, v] for s, v in sorted(trial.intermediate_values.items())]
@@ -315,6 +316,8 @@ def test_an_adaptive_sweep_leaves_its_rung_plot_tagged_runs_and_a_dashboard_read
             assert entry["intermediate"][-1][0] == record["pruned_at"]
         (run,) = offline_runs(sweep / entry["folder"] / "wandb")  # its W&B run: the study and the final status
         assert {"study=sweep", f"status={record['status']}"} <= set(final_tags(run))
+        joined += [trial.number] if record.get("joined_at") else []
+    assert joined, "no trial took a freed slot"
     assert summary["best"]["trial"] == study.best_trial.number
     assert summary["best"]["folder"] == str(study.best_trial.number)
     plot = rung_plot_data(summary)

@@ -190,13 +190,9 @@ def _write(job: PointJob) -> None:
 def join(job: PointJob) -> Optional[Any]:
     """A point that takes a freed slot of a running fit (an adaptive sweep's refill): its folder held and planned,
     its record, config.yaml and loggers opened and its parts built as a group's own point's are; (its FitPoint, the
-    held folder), or None when it failed (its record says why; the folder is let go)."""
-    try:
-        lock = _hold(job.run_dir)
-    except Exception as err:  # another process's folder: left untouched
-        job.record = new_record(job.hydra, job.cfg)
-        job.fail(err)
-        return None
+    held folder), or None when it failed (its record says why; the folder is let go). A folder another live process
+    holds raises (FolderBusy), untouched."""
+    lock = _hold(job.run_dir)
     try:
         job.plan = _plan(job)
         prepare(job.run_dir, job.plan)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -58,7 +58,7 @@ class BoundRefill:
         self.plan, self.hydra_context, self.task_function = plan, hydra_context, task_function
         self._study: Any = None
         self.blocked: Optional[str] = None
-        self.started: dict = {}  # id(PointJob) -> (trial, JobReturn, lock): the points it started
+        self.started: Dict[int, Tuple[Any, Any, Any]] = {}  # id(PointJob) -> (trial, JobReturn, held folder or None)
 
     @property
     def study(self) -> Any:
@@ -79,18 +79,6 @@ class BoundRefill:
             return None
         return GroupRefill(self, list(zip(jobs, points, strict=True)), int(jobs[0].cfg.metrics.every))
 
-    def tell(self, job: Any) -> None:
-        """Tell the study how the point's trial ended, from its record (gansweep.search.workers.tell_record)."""
-        from gansweep.search.study import reopen
-        from gansweep.search.workers import tell_record
-
-        number = OmegaConf.select(job.cfg, "search.trial", default=None)
-        if number is None:
-            return
-        study = self.study
-        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, int(number))
-        tell_record(study, self.plan.workers.settings, reopen(study, trial_id), job.run_dir)
-
     def after(self, jobs: Sequence[Any]) -> None:
         """Points it started that were in slots when their fit ended, their records written: told, let go."""
         for job in jobs:
@@ -100,14 +88,16 @@ class BoundRefill:
         """A point's end: one this process started has its trial told, Hydra's on_job_end and its folder let go. A
         trial is told by the process that asked it (optuna 2's storage caches the trials a process asked, and would
         not see another's tell): the group's own points by the sweep, when the group's process ends."""
-        started = self.started.pop(id(job), None)
-        if started is None:
-            return
-        self.tell(job)
-        job_return, lock = started
         from gansweep.hydra_job import sweeper_value
         from gansweep.launch.outcome import job_end
         from gansweep.record import objective
+        from gansweep.search.workers import tell_record
+
+        started = self.started.pop(id(job), None)
+        if started is None:
+            return
+        trial, job_return, lock = started
+        tell_record(self.study, self.plan.workers.settings, trial, job.run_dir)
 
         job_return.return_value = sweeper_value(objective(job.record), job.composed.hydra)
         job_end(self.hydra_context.callbacks, job.composed, job_return)
@@ -117,9 +107,12 @@ class BoundRefill:
     def next_point(self) -> Optional[Tuple[Any, Any]]:
         """A new trial's point (PointJob, FitPoint), asked of the study now; None when the stop rule says stop. A
         trial whose point cannot start is recorded failed, told so, and the next one asked."""
+        import optuna
+
         from gansweep.launch.prepare import RUN, Preparer
-        from gansweep.run.group import PointJob, join
+        from gansweep.run.group import PointJob, end_point, join
         from gansweep.run.jobs import start_job
+        from gansweep.search.study import tell
         from gansweep.search.workers import claim_new
 
         workers = self.plan.workers
@@ -135,13 +128,16 @@ class BoundRefill:
                 continue
             assert prepared.config is not None and prepared.run_dir is not None
             prepared.run_dir.mkdir(parents=True, exist_ok=True)
-            job_return = start_job(prepared.config, self.hydra_context.callbacks, self.task_function)
             job = PointJob.of(prepared.config)
-            joined = join(job)
-            self.started[id(job)] = (job_return, joined[1] if joined is not None else None)
-            if joined is None:  # recorded failed (its config would not build, its folder is another's, ...)
-                from gansweep.run.group import end_point
-
+            try:
+                joined = join(job)
+            except Exception as err:  # its folder is another process's: left untouched, the trial failed
+                log.error(f"trial #{trial.number} cannot take a freed slot: {err}")
+                tell(self.study, trial, state=optuna.trial.TrialState.FAIL)
+                continue
+            job_return = start_job(prepared.config, self.hydra_context.callbacks, self.task_function)
+            self.started[id(job)] = (trial, job_return, joined[1] if joined is not None else None)
+            if joined is None:  # recorded failed (its config would not build, its loggers would not open, ...)
                 end_point(job)
                 self.close(job)
                 continue
