@@ -109,6 +109,8 @@ def test_a_joined_trial_whose_group_process_is_killed_ends_failed_and_the_study_
     lost = record(sweep, held["trial"])
     assert lost is not None and lost["status"] == "failed"
     assert "ended without finishing it" in lost["error"] and "group of trial #" in lost["error"]
+    output = (sweep / str(held["trial"]) / "console.log").read_text()  # the group's output, its folder complete
+    assert f"trial #{held['trial']} joins a running fused group" in output
     assert [t.state for t in study.trials][held["trial"]] == STATES["failed"]
     assert any(t.state == STATES["ok"] for t in study.trials)  # the study went on
     assert len(set(grid_points(study))) == 8

@@ -116,8 +116,11 @@ def launch(
                 stream.ended(point_ended.spec.num, job_return)
         group = ended.spec
         if isinstance(group, GroupSpec) and group.refill is not None and stream is not None:
+            output = _attempt_output(Path(group.run_dir) / CONSOLE_LOG, group.log_start)
             for num, run_dir in stream.group_ended(group.refill, str(Path(group.run_dir) / CONSOLE_LOG)):
                 status = record_status(run_dir)  # a point the group's process took for a freed slot
+                with open(Path(run_dir) / CONSOLE_LOG, "ab") as fh:  # the group's output, as its members get it
+                    fh.write(output)
                 axes[num] = f"(in a freed slot of #{group.num}'s group)"
                 report(num, status, ended.end - ended.start)
                 _append_job_line(sweep_dir, replace(ended, spec=_joined_spec(group, num, run_dir)), status)

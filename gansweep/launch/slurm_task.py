@@ -8,7 +8,7 @@ Requeue is submitit's: `checkpoint` resubmits the same call, and the requeued ta
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Tuple
 
 from hydra.core.singleton import Singleton
@@ -76,8 +76,10 @@ class StudyWorker:
     requeued task keeps: the requeued worker continues its own trials first, each from its run folder's checkpoint.
     `plan` is a gansweep.search.workers.WorkerPlan."""
 
-    def __init__(self, launcher: Any, plan: Any) -> None:
-        self.launcher, self.plan = launcher, plan
+    def __init__(self, launcher: Any, plan: Any, refill: Any = None) -> None:
+        """`refill`: a gansweep.search.refill.RefillPlan (its owner filled in per worker), or None: the worker's
+        fused groups leave freed slots free."""
+        self.launcher, self.plan, self.refill_plan = launcher, plan, refill
 
     def __call__(self, index: int, singleton_state: Dict[type, Singleton]) -> List[JobReturn]:
         """The JobReturns of the trials this worker trained; `index`: its place in the array (its sampler's seed)."""
@@ -92,17 +94,9 @@ class StudyWorker:
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)  # the worker's lines in the task's output
         study = self.plan.open_study(index)
         worker = submitit.JobEnvironment().job_id
-        refill = self.refill(worker, index)
+        # the trials its fused groups ask for freed slots carry its name: a requeued worker continues them too
+        refill = replace(self.refill_plan, owner=worker, index=index) if self.refill_plan is not None else None
         return work(study, self.plan, worker, lambda jobs: self.train(jobs, singleton_state, refill))
-
-    def refill(self, worker: str, index: int) -> Any:
-        """What lets the worker's fused groups refill their freed slots (gansweep.search.refill), the trials they ask
-        carrying its name (a requeued worker continues them too), or None."""
-        from gansweep.search.refill import RefillPlan
-
-        if self.plan.fuse < 2 or not self.plan.settings.refill:
-            return None
-        return RefillPlan(self.plan, self.launcher.config, worker, index)
 
     def train(
         self, jobs: List[Tuple[int, List[str]]], singleton_state: Dict[type, Singleton], refill: Any = None

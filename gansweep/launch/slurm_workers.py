@@ -40,7 +40,7 @@ def runs_study_workers(config: DictConfig) -> bool:
     return OmegaConf.select(config, "hydra.launcher._target_", default=None) == STUDY_LAUNCHER
 
 
-def run_workers(launcher: Any, plan: Any, n_workers: int, on_over: Any) -> List[JobReturn]:
+def run_workers(launcher: Any, plan: Any, n_workers: int, on_over: Any, refill: Any = None) -> List[JobReturn]:
     """Submit `n_workers` array tasks, each a worker of the study (gansweep.launch.slurm_task.StudyWorker, with the
     launcher's resources; a requeued one continues its trials), and wait until every one is over: its result
     written, or out of SLURM's queue without one (LOST_AFTER_S). Every poll, `on_over` is told the workers that are
@@ -53,7 +53,7 @@ def run_workers(launcher: Any, plan: Any, n_workers: int, on_over: Any) -> List[
     if n_workers < 1:
         return []
     state = Singleton.get_state()
-    jobs = executor.map_array(StudyWorker(launcher, plan), list(range(n_workers)), [state] * n_workers)
+    jobs = executor.map_array(StudyWorker(launcher, plan, refill), list(range(n_workers)), [state] * n_workers)
     array_id = jobs[0].job_id.split("_")[0]
     fused = f", {plan.fuse} trials trained as one group at a time" if plan.fuse > 1 else ""
     log.info(f"SLURM array job {array_id}: {n_workers} workers pull the study's trials{fused}")

@@ -4,9 +4,8 @@ other slots are not touched, so the new point trains as it would alone and the o
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Optional
 
-from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gansweep.model.points import GANPoint
@@ -18,31 +17,26 @@ def refill_slot(module: Any, k: int, point: GANPoint) -> None:
     """Slot k of `module` (a GANModule under a running Trainer) holds `point` from the current generator iteration,
     as its iteration 0. The slot's own modules stay (a stacked network's are views of its tensors): they take the new
     point's initial state; its constraints, optimizer factories, EMA decay and seed replace the old point's."""
-    from gansweep.model.view import PointView
-
     stack = module.stack
     slot: GANPoint = stack.points[k]
     networks = (point.networks.generator, point.networks.critic)
     fresh = [factory(net.parameters()).param_groups[0] for factory, net in zip(point.optimizers, networks, strict=True)]
-    state = initial_state(point)  # what may raise is done before the slot is touched
-    PointView(module, k).load_state_dict(state)
+    average = _average(point)  # what may raise is done before the slot is touched
+    slot.networks.generator.load_state_dict(point.networks.generator.state_dict())
+    slot.networks.critic.load_state_dict(point.networks.critic.state_dict())
     slot.constraints, slot.optimizers, slot.ema, slot.seed = point.constraints, point.optimizers, point.ema, point.seed
     stack.penalties = stack.fused_penalties()
-    if stack.averages:
-        stack.averages[k].multi_avg_fn = get_ema_multi_avg_fn(point.ema)
+    if stack.averages and average is not None:
+        stack.averages[k].load_state_dict(average.state_dict())
+        stack.averages[k].multi_avg_fn = average.multi_avg_fn
     for optimizer, group in zip(module.trainer.optimizers, fresh, strict=True):
         restart_group(optimizer, k, group)
     module.steps.noise.restart(k, point.seed, module.g_iters)
     module.sampler.noise[k] = PointNoise([point.seed], False, EVALUATION)
 
 
-def initial_state(point: GANPoint) -> Dict[str, Tensor]:
-    """The point's networks (and its EMA generator, as its run alone starts it) in the unfused checkpoint format."""
-    state = {f"generator.{k}": v for k, v in point.networks.generator.state_dict().items()}
-    state.update({f"critic.{k}": v for k, v in point.networks.critic.state_dict().items()})
-    if point.ema is not None:
-        average = AveragedModel(
-            point.networks.generator, multi_avg_fn=get_ema_multi_avg_fn(point.ema), use_buffers=True
-        )
-        state.update({f"ema_generator.{k}": v for k, v in average.state_dict().items()})
-    return state
+def _average(point: GANPoint) -> Optional[AveragedModel]:
+    """The point's EMA generator as its run alone starts it (gansweep.model.stack), or None without train.ema."""
+    if point.ema is None:
+        return None
+    return AveragedModel(point.networks.generator, multi_avg_fn=get_ema_multi_avg_fn(point.ema), use_buffers=True)

@@ -63,9 +63,9 @@ class BoundRefill:
     @property
     def study(self) -> Any:
         if self._study is None:
-            from gansweep.search.sweeper import _quiet_libraries
+            from gansweep.search.quiet import quiet_libraries
 
-            _quiet_libraries()
+            quiet_libraries()
             self._study = self.plan.workers.open_study(self.plan.index)
         return self._study
 

@@ -30,6 +30,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from gansweep.record import higher_is_better
+from gansweep.search.quiet import quiet_libraries
 from gansweep.search.settings import SearchSettings
 from gansweep.search.space import SearchSpace, parse_space
 
@@ -64,7 +65,7 @@ class AdaptiveSweeper(Sweeper):
             stop_with(f"hydra/sweeper=adaptive: {err}", err)
 
     def _sweep(self, arguments: List[str]) -> Any:
-        _quiet_libraries()
+        quiet_libraries()
         from gansweep.launch.slurm_workers import runs_study_workers
         from gansweep.search.budget import spending, stop_rule
         from gansweep.search.storage import storage_address
@@ -166,6 +167,7 @@ class AdaptiveSweeper(Sweeper):
         from gansweep.launch.prepare import claim_or_stop
         from gansweep.launch.slurm import fuse_setting
         from gansweep.launch.slurm_workers import alive_workers, run_workers
+        from gansweep.search.refill import RefillPlan
         from gansweep.search.workers import fail_lost, release
 
         assert self.config is not None
@@ -179,7 +181,8 @@ class AdaptiveSweeper(Sweeper):
             log.info(f"adaptive sweep: trial(s) {released} left running by a stopped sweep continue first")
         n_workers = self._workers(study, rule, fuse)
         compose = self._composer(overrides, space)
-        return run_workers(launcher, plan, n_workers, lambda over: fail_lost(study, plan, over, compose))
+        refill = RefillPlan(plan, self.config, owner="") if fuse > 1 and settings.refill else None  # named per worker
+        return run_workers(launcher, plan, n_workers, lambda over: fail_lost(study, plan, over, compose), refill)
 
     def _worker_plan(
         self, study: Any, space: SearchSpace, rule: Any, overrides: "_TrialOverrides", settings: SearchSettings
@@ -318,14 +321,6 @@ def _trial_config(
 
     trial_overrides = overrides(trial)
     return Preparer(context, config, [trial_overrides], swept).point_config(trial_overrides, trial.number)
-
-
-def _quiet_libraries() -> None:
-    """Optuna's per-trial info lines and alembic's (its SQLite schema) under Hydra's log format: warnings only."""
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # before optuna imports it: its plugin lines at import
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def _report_by(sweep_dir: Path, metric: str) -> None:
