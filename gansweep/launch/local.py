@@ -119,8 +119,11 @@ def launch(
             output = _attempt_output(Path(group.run_dir) / CONSOLE_LOG, group.log_start)
             for num, run_dir in stream.group_ended(group.refill, str(Path(group.run_dir) / CONSOLE_LOG)):
                 status = record_status(run_dir)  # a point the group's process took for a freed slot
-                with open(Path(run_dir) / CONSOLE_LOG, "ab") as fh:  # the group's output, as its members get it
-                    fh.write(output)
+                try:  # the group's output, as its members get it
+                    with open(Path(run_dir) / CONSOLE_LOG, "ab") as fh:
+                        fh.write(output)
+                except OSError as err:  # a full disk: its record matters, this copy does not
+                    log.warning(f"{Path(run_dir) / CONSOLE_LOG}: {err}")
                 axes[num] = f"(in a freed slot of #{group.num}'s group)"
                 report(num, status, ended.end - ended.start)
                 _append_job_line(sweep_dir, replace(ended, spec=_joined_spec(group, num, run_dir)), status)

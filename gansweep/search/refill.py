@@ -113,7 +113,7 @@ class BoundRefill:
         from gansweep.run.group import PointJob, end_point, join
         from gansweep.run.jobs import start_job
         from gansweep.search.study import tell
-        from gansweep.search.workers import claim_new
+        from gansweep.search.workers import RUN_DIR_ATTR, claim_new
 
         workers = self.plan.workers
         while True:
@@ -128,6 +128,7 @@ class BoundRefill:
                 continue
             assert prepared.config is not None and prepared.run_dir is not None
             prepared.run_dir.mkdir(parents=True, exist_ok=True)
+            trial.set_user_attr(RUN_DIR_ATTR, str(prepared.run_dir))  # the launcher finds it without composing
             job = PointJob.of(prepared.config)
             try:
                 joined = join(job)

@@ -35,6 +35,7 @@ log = logging.getLogger("gansweep")
 
 OWNER_ATTR = "gansweep_worker"  # a trial's user attribute: the worker that runs it (its SLURM job id, ARRAY_TASK)
 RELEASED = ""  # the owner of a running trial whose worker is gone: the next worker to ask continues it
+RUN_DIR_ATTR = "gansweep_run_dir"  # a trial's user attribute: its run folder, set by the process that started it
 ASK_LOCK = Path(".gansweep") / "ask"  # in the sweep folder: the folder whose lock (gansweep.lock) a claim holds
 ASK_WAIT_S = 600.0  # how long a claim waits for another's
 
@@ -283,13 +284,20 @@ def settle_owned(
     their records say interrupted (the sweep was stopped: a resume continues them), the others settled as fail_lost
     settles a lost worker's. Returns every trial it took, (number, run folder), in number order."""
     owned = sorted((t for t in study.get_trials(deepcopy=False) if owner_of(t) == owner), key=lambda t: t.number)
-    folders = [(t.number, _composed(t, plan, compose)[1]) for t in owned]
+    folders = [(t.number, _run_dir(t, plan, compose)) for t in owned]
     with ask_lock(Path(plan.sweep_dir)):
         for frozen, (_, run_dir) in zip(owned, folders, strict=True):
             if not frozen.state.is_finished() and _status(run_dir) == "interrupted":
                 study._storage.set_trial_user_attr(frozen._trial_id, OWNER_ATTR, RELEASED)
     fail_lost(study, plan, {owner: output}, compose, describe=lambda name: f"the {name}")
     return folders
+
+
+def _run_dir(trial: Any, plan: WorkerPlan, compose: Optional[Compose]) -> Path:
+    """The trial's run folder: as the process that started it said (RUN_DIR_ATTR), else composed again."""
+    if RUN_DIR_ATTR in trial.user_attrs:
+        return Path(trial.user_attrs[RUN_DIR_ATTR])
+    return _composed(trial, plan, compose)[1]
 
 
 def _status(run_dir: Path) -> Optional[str]:
