@@ -201,7 +201,7 @@ class PointCallbacks(pl.Callback):
         self.runs = list(runs)
         self.open_ended = open_ended
 
-    def _stops(self, run: PointRun) -> bool:
+    def stops(self, run: PointRun) -> bool:
         """Its run ends at the end of this iteration: its callbacks asked, or (open-ended) its budget is spent."""
         if run.stop:
             return True
@@ -219,13 +219,13 @@ class PointCallbacks(pl.Callback):
     def _end_runs(self, trainer: pl.Trainer) -> None:
         """Runs over at this iteration end now while others go on; when none goes on, the fit stops, and Lightning's
         own end hooks end them (as a fit alone ends). A point a step failed ends at once."""
-        going_on = any(run.status == TRAINING and not self._stops(run) and not run.ended for run in self.runs)
+        going_on = any(run.status == TRAINING and not self.stops(run) and not run.ended for run in self.runs)
         for run in self.runs:
             if run.ended:
                 continue
-            if run.status == FAILED or going_on and (run.status != TRAINING or self._stops(run)):
+            if run.status == FAILED or going_on and (run.status != TRAINING or self.stops(run)):
                 run.end()
-            elif self._stops(run):
+            elif self.stops(run):
                 trainer.should_stop = True
 
     def setup(self, trainer: pl.Trainer, module: Any, stage: str) -> None:

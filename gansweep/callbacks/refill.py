@@ -47,7 +47,7 @@ class Refill(pl.Callback):
             return
         refilled = False
         for k, run in enumerate(list(self.points.runs)):
-            if run.status == TRAINING and not self.points._stops(run):
+            if run.status == TRAINING and not self.points.stops(run):
                 continue
             if not run.closed:  # closed already: the point a boundary gave it could not start
                 close(run)

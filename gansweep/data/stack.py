@@ -136,9 +136,7 @@ class StackedData(pl.LightningDataModule):
         point.prepare_data()
         point.trainer = self.trainer
         point.setup("fit")
-        if hasattr(
-            self.points[k], "channels_last"
-        ):  # as train.channels_last set the others (gansweep.callbacks.device)
+        if hasattr(self.points[k], "channels_last"):  # as train.channels_last set the others (callbacks.device)
             point.channels_last = self.points[k].channels_last
         self.points[k] = point
         self.batches.replace(k, point.train_dataloader())

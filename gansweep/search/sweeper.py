@@ -97,8 +97,8 @@ class AdaptiveSweeper(Sweeper):
             trials = _Trials(
                 study, space, rule, trial_overrides, unfinished, partial(self._tell, study, sweep_dir, settings)
             )
-            trials.workers = self._worker_plan(study, space, rule, trial_overrides, settings)
-            trials.master, trials.compose = self.config, self._composer(trial_overrides, space)
+            trials.refill_plan = self._refill_plan(self._worker_plan(study, space, rule, trial_overrides, settings))
+            trials.compose = self._composer(trial_overrides, space)
             self.launcher.stream = trials
             returns: List[Sequence[JobReturn]] = [self.launcher.launch([], initial_job_idx=0)]
             _summarise(sweep_dir, study, settings, spending(study, space, trial_iters))
@@ -167,7 +167,6 @@ class AdaptiveSweeper(Sweeper):
         from gansweep.launch.prepare import claim_or_stop
         from gansweep.launch.slurm import fuse_setting
         from gansweep.launch.slurm_workers import alive_workers, run_workers
-        from gansweep.search.refill import RefillPlan
         from gansweep.search.workers import fail_lost, release
 
         assert self.config is not None
@@ -181,8 +180,16 @@ class AdaptiveSweeper(Sweeper):
             log.info(f"adaptive sweep: trial(s) {released} left running by a stopped sweep continue first")
         n_workers = self._workers(study, rule, fuse)
         compose = self._composer(overrides, space)
-        refill = RefillPlan(plan, self.config, owner="") if fuse > 1 and settings.refill else None  # named per worker
+        refill = self._refill_plan(plan)  # each worker names it
         return run_workers(launcher, plan, n_workers, lambda over: fail_lost(study, plan, over, compose), refill)
+
+    def _refill_plan(self, plan: Any) -> Any:
+        """What lets fused groups refill their freed slots (gansweep.search.refill), its owner named per group or
+        worker; None with hydra.sweeper.refill=false."""
+        from gansweep.search.refill import RefillPlan
+
+        assert self.config is not None
+        return RefillPlan(plan, self.config, owner="") if plan.settings.refill else None
 
     def _worker_plan(
         self, study: Any, space: SearchSpace, rule: Any, overrides: "_TrialOverrides", settings: SearchSettings
@@ -225,8 +232,7 @@ class _Trials:
         self.running: Dict[int, Any] = {}
         self.total = rule.n_trials or max(len(unfinished), 1)
         self.swept = list(space.dimensions)
-        self.workers: Any = None  # gansweep.search.workers.WorkerPlan: what a refilled group asks the study with
-        self.master: Optional[DictConfig] = None  # the sweep's config, a trial's point composed from it
+        self.refill_plan: Any = None  # gansweep.search.refill.RefillPlan, unnamed: its groups refill their slots
         self.compose: Any = None  # a trial -> (its composed config, its run folder)
 
     def next_jobs(self, n: int) -> List[Tuple[int, List[str]]]:
@@ -234,7 +240,8 @@ class _Trials:
         from gansweep.search.workers import ask_lock
 
         jobs: List[Tuple[int, List[str]]] = []
-        with ask_lock(Path(self.workers.sweep_dir)) if self.workers is not None else contextlib.nullcontext():
+        plan = self.refill_plan
+        with ask_lock(Path(plan.workers.sweep_dir)) if plan is not None else contextlib.nullcontext():
             while len(jobs) < n:
                 if self.unfinished:
                     trial = self.unfinished.pop(0)
@@ -252,15 +259,13 @@ class _Trials:
     @property
     def refills(self) -> bool:
         """Whether its fused groups refill their slots (the launcher then asks no trial before a slot frees)."""
-        return self.workers is not None and self.master is not None and bool(self.workers.settings.refill)
+        return self.refill_plan is not None
 
     def refill(self, num: int) -> Any:
         """The fused group led by trial `num` refills its freed slots itself (gansweep.search.refill)."""
-        from gansweep.search.refill import RefillPlan
-
-        if not self.refills or self.master is None:
+        if self.refill_plan is None:
             return None
-        return RefillPlan(self.workers, self.master, f"group of trial #{num} (sweep process {os.getpid()})", num + 1)
+        return replace(self.refill_plan, owner=f"group of trial #{num} (sweep process {os.getpid()})", index=num + 1)
 
     def group_ended(self, refill: Any, output: str) -> List[Tuple[int, Path]]:
         """The trials a refilled group's process took, (number, run folder): those it left running settled

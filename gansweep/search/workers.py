@@ -283,11 +283,13 @@ def settle_owned(
     """After a refilled group's process ended (gansweep.search.refill): its trials still running are released when
     their records say interrupted (the sweep was stopped: a resume continues them), the others settled as fail_lost
     settles a lost worker's. Returns every trial it took, (number, run folder), in number order."""
+    from gansweep.launch.outcome import record_status
+
     owned = sorted((t for t in study.get_trials(deepcopy=False) if owner_of(t) == owner), key=lambda t: t.number)
     folders = [(t.number, _run_dir(t, plan, compose)) for t in owned]
     with ask_lock(Path(plan.sweep_dir)):
         for frozen, (_, run_dir) in zip(owned, folders, strict=True):
-            if not frozen.state.is_finished() and _status(run_dir) == "interrupted":
+            if not frozen.state.is_finished() and record_status(run_dir) == "interrupted":
                 study._storage.set_trial_user_attr(frozen._trial_id, OWNER_ATTR, RELEASED)
     fail_lost(study, plan, {owner: output}, compose, describe=lambda name: f"the {name}")
     return folders
@@ -298,15 +300,6 @@ def _run_dir(trial: Any, plan: WorkerPlan, compose: Optional[Compose]) -> Path:
     if RUN_DIR_ATTR in trial.user_attrs:
         return Path(trial.user_attrs[RUN_DIR_ATTR])
     return _composed(trial, plan, compose)[1]
-
-
-def _status(run_dir: Path) -> Optional[str]:
-    from gansweep.record import read_record
-
-    try:
-        return (read_record(run_dir) or {}).get("status")
-    except ValueError:  # cut short
-        return None
 
 
 def _composed(frozen: Any, plan: WorkerPlan, compose: Optional[Compose]) -> Tuple[Optional[DictConfig], Path]:
