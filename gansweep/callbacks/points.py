@@ -18,6 +18,7 @@ from typing import Any, List, Optional, Sequence
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.model_helpers import is_overridden
 
 from gansweep.model.health import FAILED, TRAINING
 from gansweep.model.point_state import point_training_state
@@ -206,6 +207,11 @@ class PointCallbacks(pl.Callback):
         if run.stop:
             return True
         return self.open_ended and run.status == TRAINING and run.view.g_iters >= run.view.last_iteration
+
+    def listens(self, hook: str) -> bool:
+        """Whether a point's callbacks implement `hook` (steps skip hooks nobody listens to, gansweep.model.lean)."""
+        callbacks = (callback for run in self.runs if not run.closed for callback in run.callbacks)
+        return any(is_overridden(hook, callback, parent=pl.Callback) for callback in callbacks)
 
     def _open(self) -> List[PointRun]:
         """The runs whose hooks still run (PointRun.open), the module's completed points read once per hook."""

@@ -22,7 +22,7 @@ def interpolate(real: Tensor, fake: Tensor, batch_dims: int = 1, noise: Optional
         eps = noise.rand(shape, real.dtype)
     else:
         eps = torch.rand(shape, device=real.device, dtype=real.dtype)
-    return (eps * real + (1.0 - eps) * fake.detach()).requires_grad_(True)
+    return (eps * real + (1.0 - eps) * (fake.detach() if fake.requires_grad else fake)).requires_grad_(True)
 
 
 def critic_grad_norm(

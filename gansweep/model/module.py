@@ -16,6 +16,7 @@ from gansweep.config import UpdateScheme
 from gansweep.losses.base import GANLoss
 from gansweep.model.health import DIVERGED, OK, PRUNED, TRAINING, Health
 from gansweep.model.isolation import Isolation
+from gansweep.model.lean import LeanStep, lean_applies
 from gansweep.model.points import GANPoint
 from gansweep.model.sampling import Sampler
 from gansweep.model.stack import GANStack
@@ -67,6 +68,7 @@ class GANModule(pl.LightningModule):
         self.g_iters = 0  # a resumed run starts at its checkpoint's count (gansweep.callbacks.restore)
         self.last_iteration = 0  # the generator iteration each point's run ends at (its own count), set at the start
         self.budget: Optional[int] = None  # the points' train.iters: last_iteration of a fit whose data never ends
+        self.lean: Optional[bool] = None  # steps call torch directly (gansweep.model.lean); None: decide at next step
 
     # -- the run's clock (gansweep.model.view.RunClock; each point's view is a gansweep.model.view.PointView) --------
     @property
@@ -98,12 +100,22 @@ class GANModule(pl.LightningModule):
         if math.isinf(batches) and self.budget is None:
             raise ValueError("a fit whose data never ends (a refilled group's) needs the points' budget: module.budget")
         self.last_iteration = self.g_iters + int(batches) if not math.isinf(batches) else int(self.budget or 0)
-        self.steps.backward, self.steps.dtype = self.manual_backward, self.dtype  # type: ignore[assignment]
+        self.steps.dtype = self.dtype  # type: ignore[assignment]
+        self.lean = None
+
+    def _step_optimizers(self) -> List[Any]:
+        """The generator's and the critic's optimizer for this iteration's steps, Lightning's or (nothing listening to
+        the step hooks) torch's (gansweep.model.lean); decided at the first step and again after a refill."""
+        if self.lean is None:
+            self.lean = lean_applies(self.trainer, self)
+            self.steps.backward = plain_backward if self.lean else self.manual_backward
+        optimizers = _as_list(self.optimizers())
+        return [LeanStep(optimizer) for optimizer in optimizers] if self.lean else optimizers
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         if not self.health.any_training():  # every run ended in this iteration's hooks: the fit stops after it
             return
-        opt_g, opt_d = _as_list(self.optimizers())
+        opt_g, opt_d = self._step_optimizers()
         if batch.is_floating_point() and batch.dtype != self.dtype:  # data in float32, networks in float64 (64-true)
             batch = batch.to(self.dtype)
         begin_iteration(self.steps, self.g_iters, batch, self.update, self.device)
@@ -169,6 +181,7 @@ class GANModule(pl.LightningModule):
         self.point_loggers[k] = list(loggers)
         self.health.restart(k, self.g_iters)
         self.stack.reroute()
+        self.lean = None  # the new point's callbacks may listen to the step hooks
 
     def _left(self, k: int) -> None:
         """Health's word that point k's run ended: its slot leaves the batched computation; with no point left

@@ -113,10 +113,15 @@ class GANStack(nn.Module):
     def penalty(self, real: Tensor, fake: Tensor, like: Tensor, transform: Any, noise: Any) -> Tensor:
         """The constraints' penalties on (real, detached fake) pairs, [K] like `like` (zeros when none)."""
         n = min(real.shape[1], fake.shape[1])  # simultaneous: the generator's batch may be larger
-        real, fake = real.narrow(1, 0, n), fake.detach().narrow(1, 0, n)
-        total = torch.zeros_like(like)
+        real, fake = _first(real, n), _first(fake.detach() if fake.requires_grad else fake, n)
+        total: Optional[Tensor] = None  # a step's one penalty is returned as it is (no zeros added: ops per step)
         for constraint in self.penalties:
             term = constraint.penalty(self.critic, real, fake, transform, batch_dims=2, noise=noise)
             if term is not None:
-                total = total + term
-        return total
+                total = term if total is None else total + term
+        return torch.zeros_like(like) if total is None else total
+
+
+def _first(batch: Tensor, n: int) -> Tensor:
+    """The first n samples of a batch [K, N, ...] (the batch itself when it has n)."""
+    return batch if batch.shape[1] == n else batch.narrow(1, 0, n)
