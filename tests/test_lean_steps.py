@@ -1,6 +1,7 @@
-"""Steps that call torch directly where nobody listens to Lightning's step hooks (gansweep.model.lean): the same
-weights and Lightning's step count as through Lightning's wrappers; every listener (a point's callback, a fit's
-callback, the module) keeps the hooks; a loss-scaling precision plugin keeps Lightning's path."""
+"""Steps without per-step overhead, with the same numbers: steps that call torch directly where nobody listens to
+Lightning's step hooks (gansweep.model.lean) give the weights and Lightning's step count of Lightning's wrappers;
+every listener (a point's callback, a fit's callback, the module) keeps the hooks; a loss-scaling precision plugin
+keeps Lightning's path. A run alone computes without the point dim, bit-identical to the steps that keep it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import torch
 
 from gansweep.model.lean import lean_applies, listened
 from gansweep.model.module import GANModule
+from gansweep.model.steps import Steps, begin_iteration, generator_iteration
+from gansweep.noise import PointNoise
 from gansweep.run.build import build_point
 from tests.conftest import compose_config
 from tests.helpers import fit_points
@@ -98,3 +101,47 @@ def test_a_precision_plugin_that_changes_a_backward_keeps_lightnings_path(precis
     data, loss, point = build_point(compose_config(["arch.hidden=8"]))
     trainer = pl.Trainer(accelerator="cpu", devices=1, precision=precision, logger=False, enable_progress_bar=False)
     assert lean_applies(trainer, GANModule(point, loss)) is lean
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],  # WGAN-GP
+        ["loss=bures", "train.update=simultaneous"],  # the critic's features, one pass for both steps
+        ["loss=alt_bures"],  # an extra real batch, the alternating generator step
+        ["constraint=sn", "loss=hinge"],  # spectral norm's power iteration at every call
+        ["constraint=clip"],
+    ],
+    ids=["wgan-gp", "bures-simultaneous", "alt-bures", "sn-hinge", "clip"],
+)
+def test_a_run_alone_computes_without_the_point_dim_and_the_same_numbers(overrides):
+    """Steps on [N, ...] with the run's own networks (its noise unfused) against the same steps on [1, N, ...]
+    through the stack: bit-identical weights and logs after three generator iterations."""
+    cfg = compose_config(["arch.hidden=8", "train.n_critic=2", *overrides])
+    results = []
+    for unbatched in (True, False):
+        data, loss, point = build_point(cfg)
+        update = str(cfg.train["update"].value)
+        module = GANModule(point, loss, update=update)
+        if not unbatched:  # the point dim kept, as a fused group's steps compute
+            module.steps = Steps(module.stack, loss, PointNoise([point.seed], fused=True))
+        assert module.steps.unbatched is unbatched
+        opt_g, opt_d = (
+            factory(net.parameters())
+            for factory, net in zip(point.optimizers, (point.networks.generator, point.networks.critic), strict=True)
+        )
+        data.configure_batches(16, 2 + loss.extra_real_batches, 3)
+        data.setup("fit")
+        logged = []
+        for g_iters, batch in enumerate(data.train_dataloader()):
+            batch = batch.unsqueeze(1)  # [per_step, K = 1, N, ...]
+            begin_iteration(module.steps, g_iters, batch, update, torch.device("cpu"))
+            reals = batch.select(1, 0) if unbatched else batch
+            logs = generator_iteration(module.steps, opt_g, opt_d, list(reals.unbind(0)), update)
+            logged.append({name: value.reshape(1) for name, value in logs.items()})
+        results.append((weights(module), logged))
+    (alone, alone_logs), (batched, batched_logs) = results
+    for a, b in zip(alone, batched, strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(alone_logs, batched_logs, strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[name], b[name]) for name in a)

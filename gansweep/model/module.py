@@ -60,9 +60,10 @@ class GANModule(pl.LightningModule):
         self.loss, self.update, self.scheduler_factory = loss, update, scheduler
         self.log_every = log_every
         self.sampler = Sampler(self.stack)
-        noise = PointNoise([p.seed for p in points], fused=True)  # training: z and interpolation epsilon
+        noise = PointNoise([p.seed for p in points], fused=len(points) > 1)  # training: z and interpolation epsilon
         self.steps = Steps(self.stack, loss, noise, generator_batch_size)
-        self.steps.run = Isolation(self.stack, noise, self._failed, self._quiet)
+        if self.n_points > 1:  # a run alone has no other point to isolate: an error is its own
+            self.steps.run = Isolation(self.stack, noise, self._failed, self._quiet)
         self.point_curves: List[Dict[str, float]] = [{} for _ in range(self.n_points)]  # the last logged train/*
         self.point_loggers: List[Sequence[Any]] = [() for _ in range(self.n_points)]
         self.g_iters = 0  # a resumed run starts at its checkpoint's count (gansweep.callbacks.restore)
@@ -119,7 +120,8 @@ class GANModule(pl.LightningModule):
         if batch.is_floating_point() and batch.dtype != self.dtype:  # data in float32, networks in float64 (64-true)
             batch = batch.to(self.dtype)
         begin_iteration(self.steps, self.g_iters, batch, self.update, self.device)
-        logs = generator_iteration(self.steps, opt_g, opt_d, list(batch.unbind(0)), self.update)
+        reals = batch.select(1, 0) if self.steps.unbatched else batch  # a run alone computes without the point dim
+        logs = generator_iteration(self.steps, opt_g, opt_d, list(reals.unbind(0)), self.update)
         for scheduler in _as_list(self.lr_schedulers()):
             scheduler.step()
         self.g_iters += 1

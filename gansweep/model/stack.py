@@ -110,18 +110,21 @@ class GANStack(nn.Module):
         for k in self.training_points if self.averages else ():
             self.averages[k].update_parameters(self.points[k].networks.generator)
 
-    def penalty(self, real: Tensor, fake: Tensor, like: Tensor, transform: Any, noise: Any) -> Tensor:
-        """The constraints' penalties on (real, detached fake) pairs, [K] like `like` (zeros when none)."""
-        n = min(real.shape[1], fake.shape[1])  # simultaneous: the generator's batch may be larger
-        real, fake = _first(real, n), _first(fake.detach() if fake.requires_grad else fake, n)
+    def penalty(
+        self, real: Tensor, fake: Tensor, like: Tensor, transform: Any, noise: Any, critic: Any = None, dim: int = 1
+    ) -> Tensor:
+        """The constraints' penalties on (real, detached fake) pairs, [K] like `like` (zeros when none); samples along
+        `dim` (0: a run alone, scored by its own `critic`)."""
+        n = min(real.shape[dim], fake.shape[dim])  # simultaneous: the generator's batch may be larger
+        real, fake = _first(real, n, dim), _first(fake.detach() if fake.requires_grad else fake, n, dim)
         total: Optional[Tensor] = None  # a step's one penalty is returned as it is (no zeros added: ops per step)
         for constraint in self.penalties:
-            term = constraint.penalty(self.critic, real, fake, transform, batch_dims=2, noise=noise)
+            term = constraint.penalty(critic or self.critic, real, fake, transform, batch_dims=dim + 1, noise=noise)
             if term is not None:
                 total = term if total is None else total + term
         return torch.zeros_like(like) if total is None else total
 
 
-def _first(batch: Tensor, n: int) -> Tensor:
-    """The first n samples of a batch [K, N, ...] (the batch itself when it has n)."""
-    return batch if batch.shape[1] == n else batch.narrow(1, 0, n)
+def _first(batch: Tensor, n: int, dim: int) -> Tensor:
+    """The first n samples along `dim` (the batch itself when it has n)."""
+    return batch if batch.shape[dim] == n else batch.narrow(dim, 0, n)
