@@ -316,7 +316,10 @@ def test_an_adaptive_sweep_leaves_its_rung_plot_tagged_runs_and_a_dashboard_read
             assert entry["intermediate"][-1][0] == record["pruned_at"]
         (run,) = offline_runs(sweep / entry["folder"] / "wandb")  # its W&B run: the study and the final status
         assert {"study=sweep", f"status={record['status']}"} <= set(final_tags(run))
-        joined += [trial.number] if record.get("joined_at") else []
+        if record.get("joined_at"):  # its own job log, as a fused member has: the group's log from its joining on
+            joined.append(trial.number)
+            (job_log,) = [path for path in (sweep / entry["folder"]).glob("*.log") if path.name != "console.log"]
+            assert f"trial #{trial.number} joins a running fused group" in job_log.read_text()
     assert joined, "no trial took a freed slot"
     assert summary["best"]["trial"] == study.best_trial.number
     assert summary["best"]["folder"] == str(study.best_trial.number)

@@ -43,7 +43,7 @@ def run_group_jobs(
     lead = configs[0]
     with hydra_config(lead):
         configure_log(lead.hydra.job_logging, lead.hydra.verbose)  # the group's log goes to every point's job log
-    _add_job_logs(configs[1:])
+    add_job_logs(configs[1:])
     with env_override(lead.hydra.job.env_set):  # equal for every point of a group (gansweep.run.fusion)
         returns = [start_job(config, callbacks, task_function) for config in configs]
         try:
@@ -82,12 +82,15 @@ def start_job(config: DictConfig, callbacks: Any, task_function: Any) -> JobRetu
     return JobReturn(overrides=overrides, cfg=task_cfg, hydra_cfg=hydra_cfg, working_dir=os.getcwd())
 
 
-def _add_job_logs(configs: Sequence[DictConfig]) -> None:
-    """Each other point's job log file (hydra.job_logging's file handler, resolved for that point) beside the lead's."""
+def add_job_logs(configs: Sequence[DictConfig]) -> List[logging.Handler]:
+    """Each other point's job log file (hydra.job_logging's file handler, resolved for that point) beside the lead's:
+    the group's log reaches every point's; the handlers added (a trial that joins a group mid-fit has its own removed
+    when it ends, gansweep.search.refill)."""
     root = logging.getLogger()
     template = next((h for h in root.handlers if isinstance(h, logging.FileHandler)), None)
+    added: List[logging.Handler] = []
     if template is None:
-        return
+        return added
     for config in configs:
         with hydra_config(config):
             handlers = OmegaConf.to_container(config.hydra.job_logging.get("handlers", {}), resolve=True)
@@ -97,3 +100,5 @@ def _add_job_logs(configs: Sequence[DictConfig]) -> None:
                 handler.setFormatter(template.formatter)
                 handler.setLevel(template.level)
                 root.addHandler(handler)
+                added.append(handler)
+    return added

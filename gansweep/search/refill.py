@@ -59,6 +59,7 @@ class BoundRefill:
         self._study: Any = None
         self.blocked: Optional[str] = None
         self.started: Dict[int, Tuple[Any, Any, Any]] = {}  # id(PointJob) -> (trial, JobReturn, held folder or None)
+        self.job_logs: Dict[int, List[logging.Handler]] = {}  # id(PointJob) -> its job log's handlers, while it runs
 
     @property
     def study(self) -> Any:
@@ -93,6 +94,9 @@ class BoundRefill:
         from gansweep.record import objective
         from gansweep.search.workers import tell_record
 
+        for handler in self.job_logs.pop(id(job), []):
+            logging.getLogger().removeHandler(handler)
+            handler.close()
         started = self.started.pop(id(job), None)
         if started is None:
             return
@@ -111,7 +115,7 @@ class BoundRefill:
 
         from gansweep.launch.prepare import RUN, Preparer
         from gansweep.run.group import PointJob, end_point, join
-        from gansweep.run.jobs import start_job
+        from gansweep.run.jobs import add_job_logs, start_job
         from gansweep.search.study import tell
         from gansweep.search.workers import RUN_DIR_ATTR, claim_new
 
@@ -136,6 +140,7 @@ class BoundRefill:
                 log.error(f"trial #{trial.number} cannot take a freed slot: {err}")
                 tell(self.study, trial, state=optuna.trial.TrialState.FAIL)
                 continue
+            self.job_logs[id(job)] = add_job_logs([prepared.config])  # the group's log from now on, as a member's
             job_return = start_job(prepared.config, self.hydra_context.callbacks, self.task_function)
             self.started[id(job)] = (trial, job_return, joined[1] if joined is not None else None)
             if joined is None:  # recorded failed (its config would not build, its loggers would not open, ...)
