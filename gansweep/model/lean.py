@@ -22,7 +22,7 @@ STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_st
 
 def lean_applies(trainer: pl.Trainer, module: pl.LightningModule) -> bool:
     """Whether a step may call torch directly: nothing listens to the step hooks and the plugins add nothing."""
-    if is_overridden("backward", module, parent=pl.LightningModule) or module._fabric is not None:
+    if is_overridden("backward", module, parent=pl.LightningModule) or getattr(module, "_fabric", None) is not None:
         return False
     if not all(_inherited(trainer.strategy, Strategy, name) for name in _STRATEGY_STEPS):
         return False

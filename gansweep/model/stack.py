@@ -119,7 +119,8 @@ class GANStack(nn.Module):
         real, fake = _first(real, n, dim), _first(fake.detach() if fake.requires_grad else fake, n, dim)
         total: Optional[Tensor] = None  # a step's one penalty is returned as it is (no zeros added: ops per step)
         for constraint in self.penalties:
-            term = constraint.penalty(critic or self.critic, real, fake, transform, batch_dims=dim + 1, noise=noise)
+            scorer = self.critic if critic is None else critic
+            term = constraint.penalty(scorer, real, fake, transform, batch_dims=dim + 1, noise=noise)
             if term is not None:
                 total = term if total is None else total + term
         return torch.zeros_like(like) if total is None else total
