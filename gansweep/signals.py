@@ -93,5 +93,12 @@ class StopSignals:
         for signum in dict.fromkeys(self.received):
             previous = self.previous.get(signum)
             if callable(previous) and previous is not signal.default_int_handler:  # that one raises KeyboardInterrupt
-                previous(signum, None)
+                try:
+                    previous(signum, None)
+                except Exception as err:  # the process still ends as stopped, never as a finished task
+                    # e.g. submitit's `scontrol requeue`, killed by the very requeue it asked for: its error would
+                    # reach the task, which would return a result, and the launcher would take the requeued worker
+                    # for a finished one (its trials lost) while SLURM runs it again
+                    name = signal.Signals(signum).name
+                    log.warning("%s: the handler before ours raised %s: %s", name, type(err).__name__, err)
         raise SystemExit(128 + self.received[0])
