@@ -106,7 +106,10 @@ def launch(
 
     def on_end(ended: Ended) -> None:
         pending.retry()
-        for point_ended in split_group(ended):
+        group, output = ended.spec, None
+        if isinstance(group, GroupSpec):  # read once: its members' copies and the freed slots' trials'
+            output = _attempt_output(Path(group.run_dir) / CONSOLE_LOG, group.log_start)
+        for point_ended in split_group(ended, output):
             job_return, status = settle(point_ended, hydra_context.callbacks, pending, records=own)
             returns[point_ended.spec.num] = job_return
             report(point_ended.spec.num, status, ended.end - ended.start)
@@ -114,16 +117,10 @@ def launch(
                 _append_job_line(sweep_dir, point_ended, status)
             if stream is not None:
                 stream.ended(point_ended.spec.num, job_return)
-        group = ended.spec
         if isinstance(group, GroupSpec) and group.refill is not None and stream is not None:
-            output = _attempt_output(Path(group.run_dir) / CONSOLE_LOG, group.log_start)
             for num, run_dir in stream.group_ended(group.refill, str(Path(group.run_dir) / CONSOLE_LOG)):
                 status = record_status(run_dir)  # a point the group's process took for a freed slot
-                try:  # the group's output, as its members get it
-                    with open(Path(run_dir) / CONSOLE_LOG, "ab") as fh:
-                        fh.write(output)
-                except OSError as err:  # a full disk: its record matters, this copy does not
-                    log.warning(f"{Path(run_dir) / CONSOLE_LOG}: {err}")
+                _append_output(Path(run_dir), output or b"")  # the group's output, as its members get it
                 axes[num] = f"(in a freed slot of #{group.num}'s group)"
                 report(num, status, ended.end - ended.start)
                 _append_job_line(sweep_dir, replace(ended, spec=_joined_spec(group, num, run_dir)), status)
@@ -211,21 +208,32 @@ def fused_specs(points: List[PointSpec], fuse: int, bounded: bool = False) -> Li
     return jobs
 
 
-def split_group(ended: Ended) -> List[Ended]:
-    """A group's end as each of its points' (its own result, or the group's error or death); the group's output is
-    copied into every point's console.log. A point's end is itself."""
+def split_group(ended: Ended, output: Optional[bytes] = None) -> List[Ended]:
+    """A group's end as each of its points' (its own result, or the group's error or death); the group's output
+    (`output`, read from its first point's console.log when not given) is copied into every point's console.log. A
+    point's end is itself."""
     if not isinstance(ended.spec, GroupSpec):
         return [ended]
     kind, payload = ended.message or (None, None)
-    output = _attempt_output(Path(ended.spec.run_dir) / CONSOLE_LOG, ended.spec.log_start)
+    if output is None:
+        output = _attempt_output(Path(ended.spec.run_dir) / CONSOLE_LOG, ended.spec.log_start)
     per_point = []
     for k, point in enumerate(ended.spec.points):
         message = ("result", payload[k]) if kind == "results" and payload is not None else ended.message
         if k:  # appended, as each attempt's output is: an earlier attempt's stays
-            with open(Path(point.run_dir) / CONSOLE_LOG, "ab") as fh:
-                fh.write(output)
+            _append_output(Path(point.run_dir), output)
         per_point.append(replace(ended, spec=replace(point, lease=ended.spec.lease), message=message))
     return per_point
+
+
+def _append_output(run_dir: Path, output: bytes) -> None:
+    """The group's output appended to a point's console.log; a copy that cannot be written (a full disk) is a warning:
+    the point's record matters, this copy does not."""
+    try:
+        with open(run_dir / CONSOLE_LOG, "ab") as fh:
+            fh.write(output)
+    except OSError as err:
+        log.warning(f"{run_dir / CONSOLE_LOG}: {err}")
 
 
 def _attempt_output(path: Path, start: int) -> bytes:
