@@ -12,7 +12,7 @@ import re
 import signal
 import time
 from pathlib import Path
-from typing import Any, List
+from typing import Any, Dict, List, Tuple
 
 import optuna
 import pytest
@@ -119,3 +119,38 @@ def test_a_joined_trial_whose_group_process_is_killed_ends_failed_and_the_study_
     after = [t.state for t in study.trials if t.number > held["trial"]]
     assert after and all(state in (STATES["ok"], STATES["pruned"]) for state in after), after  # the study went on
     assert len(set(grid_points(study))) == 8
+
+
+@pytest.mark.slow
+def test_a_study_varying_a_value_groups_cannot_fuse_fills_and_refills_each_group_with_its_own_value(tmp_path: Path):
+    sweep, log = tmp_path / "sweep", tmp_path / "sweep.log"
+    args = [
+        "hydra/sweeper=adaptive",
+        "hydra.sweeper.pruner=none",
+        *TOY,
+        "arch.hidden=16,24",  # not fusible: a group's trials share it (after TOY's arch.hidden=16)
+        "optim.lr=1e-4,1e-3",
+        "constraint.gp.weight=0.1,10",
+        "train.iters=20",
+        "hydra.launcher.fuse=2",
+        "hydra.sweeper.metric=energy_distance",
+        "hydra.sweeper.seed=0",
+        "+callbacks.prune._target_=tests.test_adaptive_resume.PruneTrial",
+        "+callbacks.prune.at=10",
+        "+callbacks.prune.point=${hydra:job.num}",
+        "+callbacks.prune.only_point=1",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    assert finish(start(args, tmp_path, log), log) == 0, log.read_text()[-3000:]
+    study = assert_study_agrees_with_records(sweep, 8)
+    assert len(set(grid_points(study))) == 8  # each grid point once
+    width = {t.number: t.params["arch.hidden"] for t in study.trials}
+    groups: Dict[Tuple[int, float], List[int]] = {}
+    for line in job_lines(sweep):  # a fused group's trials, those its freed slots took included: one process
+        groups.setdefault((line["pid"], line["start"]), []).append(line["job"])
+    assert all(len({width[num] for num in members}) == 1 for members in groups.values()), (groups, width)
+    assert all(len(members) >= 2 for members in groups.values()), groups  # every group filled, not split by width
+    joined = [num for num in width if (record(sweep, num) or {}).get("joined_at")]
+    assert joined, "no trial took a freed slot"  # trial 1 pruned at 10: its slot took a trial of trial 0's width
+    outputs = [(sweep / str(num) / "console.log").read_text() for num in width]  # the groups' processes' logs
+    assert not any("are not refilled" in output for output in outputs)

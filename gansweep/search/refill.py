@@ -6,8 +6,9 @@ its point is composed as the launcher composes one, in its own folder with its o
 files, and the process tells the study how each trial it asked ended (the sweep tells the group's first points', as
 the group ends). The launcher settles what a lost process left.
 
-A slot is refilled only when every value the study varies is fusible (a new trial then always fits the group:
-gansweep.run.fusion) and no learning-rate schedule counts the group's steps; otherwise slots stay free as before.
+A new trial fits the group: the values it cannot fuse (gansweep.run.fusion) are the group's own
+(gansweep.search.fitting); once no trial fits, or the stop rule says stop, freed slots stay free. No slot is refilled
+while a learning-rate schedule counts the group's steps.
 """
 
 from __future__ import annotations
@@ -35,18 +36,13 @@ class RefillPlan:
         return BoundRefill(self, hydra_context, task_function)
 
 
-def blocker(cfg: DictConfig, plan: RefillPlan) -> Optional[str]:
+def blocker(cfg: DictConfig) -> Optional[str]:
     """Why a group of points with config `cfg` cannot refill its slots, or None."""
-    from gansweep.run.fusion import fusible
-
     if not OmegaConf.select(cfg, "metrics.every", default=None):
         return "metrics.every is unset (no rungs)"
     decay = OmegaConf.select(cfg, "optim.decay", default="none")
     if str(getattr(decay, "value", decay)) != "none":
         return f"optim.decay={getattr(decay, 'value', decay)} counts the group's steps, not a new trial's"
-    fixed = [key for key in plan.workers.space.dimensions if not fusible(key)]
-    if fixed:
-        return f"the study varies {', '.join(fixed)}, which a fused group cannot (a new trial may not fit it)"
     return None
 
 
@@ -72,13 +68,25 @@ class BoundRefill:
 
     def source(self, jobs: Sequence[Any], points: Sequence[Any]) -> Optional["GroupRefill"]:
         """The fit's refill source, or None when its points cannot refill (said once in the log)."""
-        reason = blocker(jobs[0].cfg, self.plan)
+        from gansweep.search.fitting import fixed_values
+
+        reason = blocker(jobs[0].cfg)
         if reason is not None:
             if self.blocked is None:
                 log.info(f"adaptive sweep: freed slots of fused groups are not refilled: {reason}")
             self.blocked = reason
             return None
-        return GroupRefill(self, list(zip(jobs, points, strict=True)), int(jobs[0].cfg.metrics.every))
+        number = OmegaConf.select(jobs[0].cfg, "search.trial", default=None)
+        if number is None:  # not a trial of the study (its overrides come from elsewhere): what fits it is unknown
+            log.info("adaptive sweep: a fused group without search.trial is not refilled")
+            return None
+        fixed = fixed_values(self.params_of(int(number)))
+        return GroupRefill(self, list(zip(jobs, points, strict=True)), int(jobs[0].cfg.metrics.every), fixed)
+
+    def params_of(self, number: int) -> Dict[str, Any]:
+        """Trial `number`'s values in the study."""
+        (trial,) = [t for t in self.study.get_trials(deepcopy=False) if t.number == number]
+        return dict(trial.params)
 
     def after(self, jobs: Sequence[Any]) -> None:
         """Points it started that were in slots when their fit ended, their records written: told, let go."""
@@ -108,9 +116,10 @@ class BoundRefill:
         if lock is not None:
             lock.release()
 
-    def next_point(self) -> Optional[Tuple[Any, Any]]:
-        """A new trial's point (PointJob, FitPoint), asked of the study now; None when the stop rule says stop. A
-        trial whose point cannot start is recorded failed, told so, and the next one asked."""
+    def next_point(self, fixed: Dict[str, Any]) -> Optional[Tuple[Any, Any]]:
+        """A new trial's point (PointJob, FitPoint) with the group's `fixed` values, asked of the study now; None when
+        the stop rule says stop or no trial fits. A trial whose point cannot start is recorded failed, told so, and
+        the next one asked."""
         import optuna
 
         from gansweep.launch.prepare import RUN, Preparer
@@ -121,7 +130,7 @@ class BoundRefill:
 
         workers = self.plan.workers
         while True:
-            trial = claim_new(self.study, workers, self.plan.owner)
+            trial = claim_new(self.study, workers, self.plan.owner, fixed)
             if trial is None:
                 return None
             overrides = workers.overrides(trial)
@@ -170,8 +179,8 @@ class GroupRefill:
     """One fit's refill source (gansweep.callbacks.refill.RefillSource): the point in each slot, ending one (record,
     loggers, trial) and starting the next."""
 
-    def __init__(self, bound: BoundRefill, slots: List[Tuple[Any, Any]], every: int) -> None:
-        self.bound, self.every = bound, every
+    def __init__(self, bound: BoundRefill, slots: List[Tuple[Any, Any]], every: int, fixed: Dict[str, Any]) -> None:
+        self.bound, self.every, self.fixed = bound, every, fixed  # fixed: the values every trial of the group shares
         self.slots = slots  # (PointJob, FitPoint) per slot: the latest point each slot holds
 
     def ended(self, k: int, run: Any) -> None:
@@ -191,7 +200,7 @@ class GroupRefill:
         self.bound.close(job)
 
     def next(self, k: int, at: int) -> Optional[Any]:
-        started = self.bound.next_point()
+        started = self.bound.next_point(self.fixed)
         if started is None:
             return None
         self.slots[k] = started

@@ -68,6 +68,7 @@ class AdaptiveSweeper(Sweeper):
         quiet_libraries()
         from gansweep.launch.slurm_workers import runs_study_workers
         from gansweep.search.budget import spending, stop_rule
+        from gansweep.search.fitting import ask_fitting
         from gansweep.search.storage import storage_address
         from gansweep.search.study import open_study
 
@@ -108,7 +109,10 @@ class AdaptiveSweeper(Sweeper):
             batch = unfinished[: self._batch_size()]
             unfinished = unfinished[len(batch) :]
             while len(batch) < self._batch_size() and not rule.should_stop(study):
-                batch.append(study.ask(_distributions(space)))
+                asked = ask_fitting(study, space, {})
+                if asked is None:  # the grid has no point left
+                    break
+                batch.append(asked)
             if not batch:
                 break
             results = self._launch([trial_overrides(t) for t in batch], [t.number for t in batch])
@@ -236,7 +240,10 @@ class _Trials:
         self.compose: Any = None  # a trial -> (its composed config, its run folder)
 
     def next_jobs(self, n: int) -> List[Tuple[int, List[str]]]:
-        """Asked under the sweep folder's ask lock: refilled groups ask the same study (gansweep.search.refill)."""
+        """Up to `n` trials, one fused group's worth: new ones fit the first (its non-fusible values fixed,
+        gansweep.search.fitting). Asked under the sweep folder's ask lock: refilled groups ask the same study
+        (gansweep.search.refill)."""
+        from gansweep.search.fitting import ask_fitting, fixed_values
         from gansweep.search.workers import ask_lock
 
         jobs: List[Tuple[int, List[str]]] = []
@@ -246,7 +253,10 @@ class _Trials:
                 if self.unfinished:
                     trial = self.unfinished.pop(0)
                 elif not self.rule.should_stop(self.study):
-                    trial = self.study.ask(_distributions(self.space))
+                    first = self.running[jobs[0][0]] if jobs else None
+                    trial = ask_fitting(self.study, self.space, fixed_values(first.params) if first else {})
+                    if trial is None:  # no trial left that fits this group
+                        break
                 else:
                     break
                 self.running[trial.number] = trial
@@ -293,12 +303,6 @@ class _TrialOverrides:
 
 def _quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _distributions(space: SearchSpace) -> Dict[str, Any]:
-    from gansweep.search.distributions import distributions
-
-    return distributions(space)
 
 
 def _running(study: Any) -> List[Any]:

@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 from omegaconf import DictConfig, OmegaConf
 
 from gansweep.search.budget import StopRule
+from gansweep.search.fitting import ask_fitting, fixed_values
 from gansweep.search.settings import SearchSettings
 from gansweep.search.space import SearchSpace
 
@@ -147,7 +148,6 @@ def claim(study: Any, plan: WorkerPlan, worker: str, n: int) -> List[Any]:
     """Up to `n` trials for `worker` to train now (optuna.trial.Trial, each claimed under its name): all those it
     holds already (a requeued worker's), then released ones, then new ones while the stop rule allows. None: the
     study is done for this worker."""
-    from gansweep.search.distributions import distributions
     from gansweep.search.study import reopen
 
     with ask_lock(Path(plan.sweep_dir)):
@@ -160,22 +160,24 @@ def claim(study: Any, plan: WorkerPlan, worker: str, n: int) -> List[Any]:
             trial.set_user_attr(OWNER_ATTR, worker)
             trials.append(trial)
         while len(trials) < n and not plan.rule.should_stop(study):
-            trial = study.ask(distributions(plan.space))
-            trial.set_user_attr(OWNER_ATTR, worker)
-            trials.append(trial)
+            asked = ask_fitting(study, plan.space, fixed_values(trials[0].params) if trials else {})
+            if asked is None:  # no trial left that fits the group the first one leads
+                break
+            asked.set_user_attr(OWNER_ATTR, worker)
+            trials.append(asked)
     return trials
 
 
-def claim_new(study: Any, plan: WorkerPlan, worker: str) -> Optional[Any]:
-    """One new trial for `worker` (a refilled slot's, gansweep.search.refill), asked under the ask lock while the stop
-    rule allows; None once it says stop. Trials left running are not its to take: the sweep continues them."""
-    from gansweep.search.distributions import distributions
-
+def claim_new(study: Any, plan: WorkerPlan, worker: str, fixed: Mapping[str, Any]) -> Optional[Any]:
+    """One new trial for `worker` (a refilled slot's, gansweep.search.refill) with the group's `fixed` values, asked
+    under the ask lock while the stop rule allows; None once it says stop or no trial fits. Trials left running are
+    not its to take: the sweep continues them."""
     with ask_lock(Path(plan.sweep_dir)):
         if plan.rule.should_stop(study):
             return None
-        trial = study.ask(distributions(plan.space))
-        trial.set_user_attr(OWNER_ATTR, worker)
+        trial = ask_fitting(study, plan.space, fixed)
+        if trial is not None:
+            trial.set_user_attr(OWNER_ATTR, worker)
     return trial
 
 
