@@ -47,6 +47,37 @@ def scheduler_factory(decay: str, iters: int) -> Optional[SchedulerFactory]:
     return partial(linear_decay, iters=iters) if decay == "linear" else None
 
 
+class LinearDecay:
+    """The lr factor 1 - (t - offset) / iters, floored at 0, at the scheduler's step t (generator iterations). `offset`
+    is the step a fused group's slot took its point at (refill: that point's iteration 0); a class, not a lambda, so
+    that a checkpoint's scheduler state holds it (LambdaLR saves a callable object's attributes)."""
+
+    def __init__(self, iters: int, offset: int = 0) -> None:
+        self.iters, self.offset = iters, offset
+
+    def __call__(self, t: int) -> float:
+        return max(0.0, 1.0 - (t - self.offset) / self.iters)
+
+
 def linear_decay(optimizer: Optimizer, iters: int) -> LambdaLR:
-    """lr * (1 - t / iters), stepped once per generator iteration."""
-    return LambdaLR(optimizer, lambda t: max(0.0, 1.0 - t / iters))
+    """lr * (1 - t / iters), stepped once per generator iteration; one factor per parameter group (a fused group's
+    point), so that a slot's point can restart its own (restart_schedule)."""
+    return LambdaLR(optimizer, [LinearDecay(iters) for _ in optimizer.param_groups])
+
+
+def point_decay(scheduler: LRScheduler, k: int) -> LinearDecay:
+    """Parameter group k's own schedule; a scheduler that has none for it (not optim.decay=linear's) raises."""
+    decays = getattr(scheduler, "lr_lambdas", [])
+    if k >= len(decays) or not isinstance(decays[k], LinearDecay):
+        raise ValueError(f"{type(scheduler).__name__} cannot restart one point's schedule (only optim.decay=linear's)")
+    return decays[k]
+
+
+def restart_schedule(scheduler: LRScheduler, k: int) -> None:
+    """Parameter group k's schedule starts again from its current lr (its new point's, gansweep.model.refill) at the
+    scheduler's current step, as that point's own schedule starts; the other groups untouched."""
+    decay = point_decay(scheduler, k)
+    group = scheduler.optimizer.param_groups[k]
+    group["initial_lr"] = scheduler.base_lrs[k] = group["lr"]
+    decay.offset = scheduler.last_epoch
+    scheduler._last_lr[k] = group["lr"]

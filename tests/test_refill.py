@@ -12,6 +12,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from gansweep.model.point_state import point_training_state
 from gansweep.run.fit import FitPoint
 from tests.helpers import fit_points
 from tests.test_adaptive import PruneAt
@@ -83,7 +84,9 @@ def ema_clip_points() -> List[Built]:
     ]
 
 
-def train(points: Sequence[Built], iters: int, callbacks: Any = (), refill: Any = None) -> Tuple[Any, List[Capture]]:
+def train(
+    points: Sequence[Built], iters: int, callbacks: Any = (), refill: Any = None, decay: str = "none"
+) -> Tuple[Any, List[Capture]]:
     logs = [Capture() for _ in points]
     module = fit_points(
         [(p[0], p[2]) for p in points],
@@ -95,12 +98,19 @@ def train(points: Sequence[Built], iters: int, callbacks: Any = (), refill: Any 
         loggers=[[log] for log in logs],
         precision="64-true",
         refill=refill,
+        decay=decay,
     )
     return module, logs
 
 
 def new_point(b: Built, log: Capture) -> FitPoint:
     return FitPoint(b[2], b[0], [], [log])
+
+
+def training_state(module: Any, k: int) -> Any:
+    """Point k's optimizer and scheduler states as its checkpoint holds them."""
+    schedulers = [config.scheduler for config in module.trainer.lr_scheduler_configs]
+    return point_training_state(module.trainer.optimizers, schedulers, k, module.n_points)
 
 
 def same(a: Any, b: Any, atol: float = 0.0) -> None:
@@ -110,22 +120,32 @@ def same(a: Any, b: Any, atol: float = 0.0) -> None:
         torch.testing.assert_close(sb[key], sa[key], atol=atol, rtol=0, msg=lambda m, key=key: f"{key}: {m}")
 
 
-@pytest.mark.parametrize("make", [gp_points, ema_clip_points], ids=["gp", "ema-clip-betas"])
-def test_a_pruned_members_slot_takes_a_new_trial_that_trains_as_alone_and_the_others_are_untouched(make: Any):
+@pytest.mark.parametrize(
+    "make, decay",
+    [(gp_points, "none"), (ema_clip_points, "none"), (gp_points, "linear")],
+    ids=["gp", "ema-clip-betas", "gp-linear-decay"],
+)
+def test_a_pruned_members_slot_takes_a_new_trial_that_trains_as_alone_and_the_others_are_untouched(
+    make: Any, decay: str
+):
     iters, every = 8, 4
-    clean, clean_logs = train(make()[:2], iters)
+    clean, clean_logs = train(make()[:2], iters, decay=decay)
     extra = make()[2]
     extra_log, pruned_hooks, new_hooks = Capture(), Hooks(), Hooks()
     source = Source(every, [FitPoint(extra[2], extra[0], [new_hooks], [extra_log])])
-    module, logs = train(make()[:2], iters, callbacks=[[], [PruneAt(every), pruned_hooks]], refill=source)
+    callbacks = [[], [PruneAt(every), pruned_hooks]]
+    module, logs = train(make()[:2], iters, callbacks=callbacks, refill=source, decay=decay)
     assert pruned_hooks.calls == new_hooks.calls == {name: 1 for name in Hooks.NAMES}  # each once, as a fit alone
     assert source.ends[0] == (1, "pruned", every) and source.given == [1]
     assert [(p.status, p.ended_at) for p in module.health.points] == [("ok", iters), ("ok", iters)]
     assert module.g_iters == every + iters  # the group ran on for the new point's budget
     same(clean.stack.points[0], module.stack.points[0])  # the survivor: bit-identical to the group without pruning
     assert logs[0].rows == clean_logs[0].rows
-    alone, alone_logs = train([make()[2]], iters)  # the new point: as its run alone, its own counts and curves
+    alone, alone_logs = train([make()[2]], iters, decay=decay)  # the new point: as alone, its own counts and curves
     same(alone.stack.points[0], module.stack.points[1], atol=1e-10)
+    own, alone_own = (training_state(m, k) for m, k in ((module, 1), (alone, 0)))  # its checkpoint's, as alone
+    assert own["lr_schedulers"] == alone_own["lr_schedulers"]
+    assert len(own["lr_schedulers"]) == (2 if decay == "linear" else 0)
     if alone.stack.averages:
         ema_alone, ema_new = alone.stack.averages[0].state_dict(), module.stack.averages[1].state_dict()
         for key in ema_alone:

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Tuple
 import optuna
 import pytest
 import pytorch_lightning as pl
+import torch
 
 from gansweep.signals import stop_requested
 from tests.test_adaptive_resume import (
@@ -132,6 +133,7 @@ def test_a_study_varying_a_value_groups_cannot_fuse_fills_and_refills_each_group
         "optim.lr=1e-4,1e-3",
         "constraint.gp.weight=0.1,10",
         "train.iters=20",
+        "optim.decay=linear",  # a joined trial's schedule counts its own iterations
         "hydra.launcher.fuse=2",
         "hydra.sweeper.metric=energy_distance",
         "hydra.sweeper.seed=0",
@@ -152,5 +154,8 @@ def test_a_study_varying_a_value_groups_cannot_fuse_fills_and_refills_each_group
     assert all(len(members) >= 2 for members in groups.values()), groups  # every group filled, not split by width
     joined = [num for num in width if (record(sweep, num) or {}).get("joined_at")]
     assert joined, "no trial took a freed slot"  # trial 1 pruned at 10: its slot took a trial of trial 0's width
+    for num in joined:  # its checkpoint's schedule as its run alone's: its own 20 steps, not the group's
+        checkpoint = torch.load(sweep / str(num) / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+        assert [s["last_epoch"] for s in checkpoint["lr_schedulers"]] == [20, 20], num
     outputs = [(sweep / str(num) / "console.log").read_text() for num in width]  # the groups' processes' logs
     assert not any("are not refilled" in output for output in outputs)

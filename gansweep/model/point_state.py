@@ -41,8 +41,17 @@ def merge_optimizer_states(states: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
 
 def point_scheduler_state(state: Dict[str, Any], k: int, n_points: int) -> Dict[str, Any]:
     """A scheduler's state for point k: entries kept per parameter group (base_lrs, _last_lr, lr_lambdas) cut to
-    group k; the step count is shared."""
-    return {key: [value[k]] if _per_group(value, n_points) else value for key, value in state.items()}
+    group k; the step count is the group's, less where point k's own schedule started (a refilled slot's point,
+    gansweep.optim.LinearDecay's offset): its own count, as its run alone has it."""
+    own: Dict[str, Any] = {key: [value[k]] if _per_group(value, n_points) else value for key, value in state.items()}
+    decays = own.get("lr_lambdas")
+    decay: Any = decays[0] if isinstance(decays, list) and len(decays) == 1 else None
+    offset = int(decay.get("offset", 0)) if isinstance(decay, dict) else 0
+    if offset:
+        own["lr_lambdas"] = [dict(decay, offset=0)]
+        own["last_epoch"] -= offset
+        own["_step_count"] -= offset
+    return own
 
 
 def merge_scheduler_states(states: Sequence[Dict[str, Any]]) -> Dict[str, Any]:

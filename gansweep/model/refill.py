@@ -11,6 +11,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from gansweep.model.points import GANPoint
 from gansweep.model.stacked_optim import restart_group
 from gansweep.noise import EVALUATION, PointNoise
+from gansweep.optim import point_decay, restart_schedule
 
 
 def refill_slot(module: Any, k: int, point: GANPoint) -> None:
@@ -22,6 +23,9 @@ def refill_slot(module: Any, k: int, point: GANPoint) -> None:
     networks = (point.networks.generator, point.networks.critic)
     fresh = [factory(net.parameters()).param_groups[0] for factory, net in zip(point.optimizers, networks, strict=True)]
     average = _average(point)  # what may raise is done before the slot is touched
+    schedulers = [config.scheduler for config in module.trainer.lr_scheduler_configs]
+    for scheduler in schedulers:
+        point_decay(scheduler, k)
     slot.networks.generator.load_state_dict(point.networks.generator.state_dict())
     slot.networks.critic.load_state_dict(point.networks.critic.state_dict())
     slot.constraints, slot.optimizers, slot.ema, slot.seed = point.constraints, point.optimizers, point.ema, point.seed
@@ -31,6 +35,8 @@ def refill_slot(module: Any, k: int, point: GANPoint) -> None:
         stack.averages[k].multi_avg_fn = average.multi_avg_fn
     for optimizer, group in zip(module.trainer.optimizers, fresh, strict=True):
         restart_group(optimizer, k, group)
+    for scheduler in schedulers:  # optim.decay: the new point's schedule from its iteration 0
+        restart_schedule(scheduler, k)
     module.steps.noise.restart(k, point.seed, module.g_iters)
     module.sampler.noise[k] = PointNoise([point.seed], False, EVALUATION)
 

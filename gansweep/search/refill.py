@@ -7,8 +7,8 @@ files, and the process tells the study how each trial it asked ended (the sweep 
 the group ends). The launcher settles what a lost process left.
 
 A new trial fits the group: the values it cannot fuse (gansweep.run.fusion) are the group's own
-(gansweep.search.fitting); once no trial fits, or the stop rule says stop, freed slots stay free. No slot is refilled
-while a learning-rate schedule counts the group's steps.
+(gansweep.search.fitting); once no trial fits, or the stop rule says stop, freed slots stay free. Its learning-rate
+schedule (optim.decay) starts at its own iteration 0 (gansweep.optim.restart_schedule).
 """
 
 from __future__ import annotations
@@ -40,9 +40,6 @@ def blocker(cfg: DictConfig) -> Optional[str]:
     """Why a group of points with config `cfg` cannot refill its slots, or None."""
     if not OmegaConf.select(cfg, "metrics.every", default=None):
         return "metrics.every is unset (no rungs)"
-    decay = OmegaConf.select(cfg, "optim.decay", default="none")
-    if str(getattr(decay, "value", decay)) != "none":
-        return f"optim.decay={getattr(decay, 'value', decay)} counts the group's steps, not a new trial's"
     return None
 
 
