@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Dict, List
 
 import optuna
@@ -32,8 +33,12 @@ def key(trial: Any) -> tuple:
 
 def test_a_trials_fixed_values_are_those_a_fused_group_cannot_vary():
     params = {"loss": "hinge", "arch.hidden": 64, "optim.lr": 1e-3, "seed": 2, "constraint.gp.weight": 10.0}
-    assert fixed_values(params) == {"loss": "hinge", "arch.hidden": 64}
-    assert fixed_values({"+constraint.clip.clip": 0.01, "optim.betas": "[0.0,0.9]"}) == {}
+    space = parse_space({key: str(value) for key, value in params.items()})
+    assert fixed_values(params, space) == {"loss": "hinge", "arch.hidden": 64}
+    clip = {"+constraint.clip.clip": 0.01, "optim.betas": "[0.0,0.9]", "train.ema": 0.999}
+    assert fixed_values(clip, parse_space({"train.ema": "0.99,0.999"})) == {}
+    # a group keeps EMA for all its points or none: where the space can turn it off, its value is the group's
+    assert fixed_values(clip, parse_space({"train.ema": "null,0.999"})) == {"train.ema": 0.999}
 
 
 def test_the_grid_gives_unvisited_points_with_the_fixed_value_then_none_and_counts_them_visited():
@@ -108,3 +113,47 @@ def test_a_study_workers_claim_fits_its_first_trial(tmp_path: Path):
             claimed.append(key(trial))
             tell(study, trial, 1.0)
     assert len(claimed) == len(set(claimed)) == 6
+
+
+class CachedSpace(optuna.samplers.RandomSampler):
+    """A sampler that hands out its one cached relative search space, as Optuna's QMCSampler does."""
+
+    def __init__(self, space: Dict[str, Any]) -> None:
+        super().__init__(seed=0)
+        self.cached = space
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> Dict[str, Any]:
+        return self.cached
+
+
+def test_fixing_a_value_leaves_the_samplers_own_search_space_whole():
+    space = parse_space({"loss": "wgan,hinge", "optim.lr": "interval(1e-5, 1e-2)"})
+    cached = {"loss": optuna.distributions.CategoricalDistribution(["wgan", "hinge"])}
+    study = optuna.create_study(sampler=CachedSpace(dict(cached)))
+    assert ask_fitting(study, space, {"loss": "hinge"}).params["loss"] == "hinge"
+    assert study.sampler.cached == cached  # Optuna's PartialFixedSampler would have deleted "loss" from it
+
+
+class Bound:
+    """BoundRefill's side of GroupRefill.next: a new point per call, while it has any."""
+
+    def __init__(self, points: int) -> None:
+        self.points, self.asked = points, []
+
+    def next_point(self, fixed: Dict[str, Any]) -> Any:
+        self.asked.append(fixed)
+        if not self.points:
+            return None
+        self.points -= 1
+        return (SimpleNamespace(record={}), object())
+
+
+@pytest.mark.parametrize("turns, taken", [(None, 5), (2, 2)])
+def test_a_group_takes_new_trials_while_the_study_has_them_or_as_many_as_its_turns(turns: Any, taken: int):
+    from gansweep.search.refill import GroupRefill
+
+    bound = Bound(points=5)
+    group = GroupRefill(bound, [(None, None), (None, None)], 10, {"loss": "hinge"}, turns)  # type: ignore[arg-type]
+    started = [group.next(k % 2, 10 * (k + 1)) for k in range(7)]
+    assert sum(point is not None for point in started) == taken and all(f == {"loss": "hinge"} for f in bound.asked)
+    assert started[taken:] == [None] * (7 - taken)

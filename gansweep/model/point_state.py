@@ -55,7 +55,8 @@ def point_scheduler_state(state: Dict[str, Any], k: int, n_points: int) -> Dict[
 
 
 def merge_scheduler_states(states: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
-    """The inverse of point_scheduler_state."""
+    """The inverse of point_scheduler_state for points at one generator iteration (a resumed group's: restore.py):
+    their step count is the group's."""
     first = states[0]
     return {key: [s[key][0] for s in states] if _per_group(value, 1) else value for key, value in first.items()}
 

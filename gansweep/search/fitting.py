@@ -14,11 +14,17 @@ from gansweep.search.compat import experimental
 from gansweep.search.space import SearchSpace
 
 
-def fixed_values(params: Mapping[str, Any]) -> Dict[str, Any]:
-    """A trial's values that the points of one fused group must share (gansweep.run.fusion: the non-fusible ones)."""
+def fixed_values(params: Mapping[str, Any], space: SearchSpace) -> Dict[str, Any]:
+    """A trial's values that the points of one fused group must share (gansweep.run.fusion): the non-fusible ones,
+    and train.ema where the space can turn it off (a group keeps EMA for all its points or none)."""
     from gansweep.run.fusion import fusible
 
-    return {key: value for key, value in params.items() if not fusible(key)}
+    return {key: value for key, value in params.items() if not fusible(key) or _may_be_null(space, key)}
+
+
+def _may_be_null(space: SearchSpace, key: str) -> bool:
+    values = getattr(space.dimensions.get(key), "values", ())
+    return key.lstrip("+~") == "train.ema" and any(value is None or str(value) == "null" for value in values)
 
 
 def ask_fitting(study: Any, space: SearchSpace, fixed: Mapping[str, Any]) -> Optional[Any]:
@@ -37,7 +43,7 @@ def ask_fitting(study: Any, space: SearchSpace, fixed: Mapping[str, Any]) -> Opt
         pinned: Any = PinnedGrid(sampler, grid_id)
     elif fixed:
         with experimental():
-            pinned = optuna.samplers.PartialFixedSampler(dict(fixed), sampler)
+            pinned = PartlyFixed(dict(fixed), sampler)
     else:
         return study.ask(distributions(space))
     study.sampler = pinned
@@ -52,7 +58,12 @@ def free_grid_point(study: Any, grid: Any, fixed: Mapping[str, Any]) -> Optional
     """A grid point with the `fixed` values that no trial has taken (running or ended), chosen at random as the grid
     sampler chooses; None when there is none."""
     names: List[str] = list(grid._param_names)
-    taken = {t.system_attrs.get("grid_id") for t in study._storage.get_all_trials(study._study_id, deepcopy=False)}
+    trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+    taken = {  # as the grid sampler counts them: trials of this grid only (a changed sweep's are another grid's)
+        t.system_attrs["grid_id"]
+        for t in trials
+        if "grid_id" in t.system_attrs and grid._same_search_space(t.system_attrs.get("search_space", {}))
+    }
     free = [
         grid_id
         for grid_id, values in enumerate(grid._all_grids)
@@ -88,3 +99,12 @@ class PinnedGrid(optuna.samplers.BaseSampler):
 
     def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
         return self.grid._all_grids[self.grid_id][list(self.grid._param_names).index(param_name)]
+
+
+class PartlyFixed(optuna.samplers.PartialFixedSampler):
+    """Optuna's PartialFixedSampler, less its in-place edit of the base sampler's relative search space (QMCSampler
+    hands out its cached one, which would lose the fixed keys for every later ask)."""
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> Dict[str, Any]:
+        space = dict(self._base_sampler.infer_relative_search_space(study, trial))
+        return {name: dist for name, dist in space.items() if name not in self._fixed_params}

@@ -65,6 +65,8 @@ class BoundRefill:
 
     def source(self, jobs: Sequence[Any], points: Sequence[Any]) -> Optional["GroupRefill"]:
         """The fit's refill source, or None when its points cannot refill (said once in the log)."""
+        import optuna
+
         from gansweep.search.fitting import fixed_values
 
         reason = blocker(jobs[0].cfg)
@@ -77,8 +79,10 @@ class BoundRefill:
         if number is None:  # not a trial of the study (its overrides come from elsewhere): what fits it is unknown
             log.info("adaptive sweep: a fused group without search.trial is not refilled")
             return None
-        fixed = fixed_values(self.params_of(int(number)))
-        return GroupRefill(self, list(zip(jobs, points, strict=True)), int(jobs[0].cfg.metrics.every), fixed)
+        fixed = fixed_values(self.params_of(int(number)), self.plan.workers.space)
+        slots = list(zip(jobs, points, strict=True))
+        turns = None if not fixed or isinstance(self.study.sampler, optuna.samplers.GridSampler) else len(slots)
+        return GroupRefill(self, slots, int(jobs[0].cfg.metrics.every), fixed, turns)
 
     def params_of(self, number: int) -> Dict[str, Any]:
         """Trial `number`'s values in the study."""
@@ -176,8 +180,13 @@ class GroupRefill:
     """One fit's refill source (gansweep.callbacks.refill.RefillSource): the point in each slot, ending one (record,
     loggers, trial) and starting the next."""
 
-    def __init__(self, bound: BoundRefill, slots: List[Tuple[Any, Any]], every: int, fixed: Dict[str, Any]) -> None:
-        self.bound, self.every, self.fixed = bound, every, fixed  # fixed: the values every trial of the group shares
+    def __init__(
+        self, bound: BoundRefill, slots: List[Tuple[Any, Any]], every: int, fixed: Dict[str, Any], turns: Optional[int]
+    ) -> None:
+        """`fixed`: the values every trial of the group shares; `turns`: how many new trials the group may take (None:
+        while the study has fitting ones). A sampler other than the grid always has a fitting trial, so a group whose
+        values are fixed takes as many as it has slots, then ends: the next group's values are the sampler's again."""
+        self.bound, self.every, self.fixed, self.turns = bound, every, fixed, turns
         self.slots = slots  # (PointJob, FitPoint) per slot: the latest point each slot holds
 
     def ended(self, k: int, run: Any) -> None:
@@ -197,9 +206,13 @@ class GroupRefill:
         self.bound.close(job)
 
     def next(self, k: int, at: int) -> Optional[Any]:
+        if self.turns == 0:
+            return None
         started = self.bound.next_point(self.fixed)
         if started is None:
             return None
+        if self.turns is not None:
+            self.turns -= 1
         self.slots[k] = started
         started[0].record["joined_at"] = at  # the group's generator iteration its slot took it at
         return started[1]

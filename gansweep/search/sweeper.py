@@ -254,7 +254,7 @@ class _Trials:
                     trial = self.unfinished.pop(0)
                 elif not self.rule.should_stop(self.study):
                     first = self.running[jobs[0][0]] if jobs else None
-                    trial = ask_fitting(self.study, self.space, fixed_values(first.params) if first else {})
+                    trial = ask_fitting(self.study, self.space, fixed_values(first.params, self.space) if first else {})
                     if trial is None:  # no trial left that fits this group
                         break
                 else:

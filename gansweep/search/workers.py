@@ -160,7 +160,7 @@ def claim(study: Any, plan: WorkerPlan, worker: str, n: int) -> List[Any]:
             trial.set_user_attr(OWNER_ATTR, worker)
             trials.append(trial)
         while len(trials) < n and not plan.rule.should_stop(study):
-            asked = ask_fitting(study, plan.space, fixed_values(trials[0].params) if trials else {})
+            asked = ask_fitting(study, plan.space, fixed_values(trials[0].params, plan.space) if trials else {})
             if asked is None:  # no trial left that fits the group the first one leads
                 break
             asked.set_user_attr(OWNER_ATTR, worker)
