@@ -168,6 +168,18 @@ def test_slots_are_refilled_only_at_rung_boundaries_and_not_once_the_source_is_d
     assert module.g_iters == 4 + iters
 
 
+def test_runs_over_at_a_boundary_the_source_runs_dry_at_end_there_and_train_no_further():
+    iters = 4
+    points = gp_points()
+    source = Source(4, [new_point(points[3], Capture())])
+    # all three end at 4; slot 0 takes the one new point, and slots 1 and 2 end at 4 although the group goes on
+    module, _ = train(points[:3], iters, refill=source)
+    assert source.given == [0] and [k for k, _, _ in source.ends] == [0, 1, 2]
+    assert [(p.status, p.ended_at) for p in module.health.points] == [("ok", iters)] * 3
+    assert [own for _, _, own in source.ends] == [iters] * 3
+    assert module.g_iters == 2 * iters
+
+
 def test_a_poisoned_new_point_diverges_alone_and_its_slot_is_refilled_again():
     """A new point whose critic turns NaN diverges at its own first read and is recorded so; the survivor trains
     as in the group without either; at the next boundary a healthy point takes a freed slot and trains as alone."""

@@ -52,10 +52,12 @@ class Refill(pl.Callback):
             if not run.closed:  # closed already: the point a boundary gave it could not start
                 close(run)
                 self.source.ended(k, run)
+            if self.done:  # every run over at this boundary is closed, whether or not a new point takes its slot
+                continue
             new = self.source.next(k, module.g_iters)
             if new is None:
                 self.done = True
-                break
+                continue
             try:  # the new point's data first: nothing of the slot's model is touched if it cannot start
                 self.data.replace(k, new.datamodule, *self.layout)
                 module.refill(k, new.point, new.loggers)
