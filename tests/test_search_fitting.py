@@ -14,7 +14,7 @@ import optuna
 import pytest
 
 from gansweep.search.budget import StopRule
-from gansweep.search.fitting import ask_fitting, fixed_values
+from gansweep.search.fitting import ask_fitting, fixed_values, group_keys
 from gansweep.search.samplers import make_sampler
 from gansweep.search.space import parse_space
 from gansweep.search.study import tell
@@ -33,12 +33,15 @@ def key(trial: Any) -> tuple:
 
 def test_a_trials_fixed_values_are_those_a_fused_group_cannot_vary():
     params = {"loss": "hinge", "arch.hidden": 64, "optim.lr": 1e-3, "seed": 2, "constraint.gp.weight": 10.0}
-    space = parse_space({key: str(value) for key, value in params.items()})
+    swept_all = {"loss": "wgan,hinge", "arch.hidden": "32,64", "optim.lr": "1e-4,1e-3", "seed": "1,2"}
+    space = parse_space({**swept_all, "constraint.gp.weight": "1,10"})
     assert fixed_values(params, space) == {"loss": "hinge", "arch.hidden": 64}
-    clip = {"+constraint.clip.clip": 0.01, "optim.betas": "[0.0,0.9]", "train.ema": 0.999}
-    assert fixed_values(clip, parse_space({"train.ema": "0.99,0.999"})) == {}
+    clip = {"+constraint.clip.clip": 0.01, "optim.lr_critic": 2e-4, "train.ema": 0.999}
+    swept = {"+constraint.clip.clip": "0.01,0.05", "optim.lr_critic": "1e-4,2e-4"}
+    assert fixed_values(clip, parse_space({**swept, "train.ema": "0.99,0.999"})) == {}
     # a group keeps EMA for all its points or none: where the space can turn it off, its value is the group's
-    assert fixed_values(clip, parse_space({"train.ema": "null,0.999"})) == {"train.ema": 0.999}
+    assert fixed_values(clip, parse_space({**swept, "train.ema": "null,0.999"})) == {"train.ema": 0.999}
+    assert group_keys(space) == ["loss", "arch.hidden"] and group_keys(parse_space(swept)) == []
 
 
 def test_the_grid_gives_unvisited_points_with_the_fixed_value_then_none_and_counts_them_visited():

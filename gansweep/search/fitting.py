@@ -14,17 +14,27 @@ from gansweep.search.compat import experimental
 from gansweep.search.space import SearchSpace
 
 
-def fixed_values(params: Mapping[str, Any], space: SearchSpace) -> Dict[str, Any]:
-    """A trial's values that the points of one fused group must share (gansweep.run.fusion): the non-fusible ones,
-    and train.ema where the space can turn it off (a group keeps EMA for all its points or none)."""
+def group_keys(space: SearchSpace) -> List[str]:
+    """The swept keys whose values the points of one fused group must share (gansweep.run.fusion): the non-fusible
+    ones, and train.ema where the space can turn it off (a group keeps EMA for all its points or none)."""
     from gansweep.run.fusion import fusible
 
-    return {key: value for key, value in params.items() if not fusible(key) or _may_be_null(space, key)}
+    return [key for key in space.dimensions if not fusible(key) or _may_be_null(space, key)]
+
+
+def fixed_values(params: Mapping[str, Any], space: SearchSpace) -> Dict[str, Any]:
+    """A trial's values of the space's group_keys."""
+    return {key: params[key] for key in group_keys(space) if key in params}
 
 
 def _may_be_null(space: SearchSpace, key: str) -> bool:
     values = getattr(space.dimensions.get(key), "values", ())
     return key.lstrip("+~") == "train.ema" and any(value is None or str(value) == "null" for value in values)
+
+
+def ask_joining(study: Any, space: SearchSpace, lead: Optional[Any]) -> Optional[Any]:
+    """The next trial for a group that `lead` (a trial) leads, fitting it; with no lead, the study's own choice."""
+    return ask_fitting(study, space, fixed_values(lead.params, space) if lead is not None else {})
 
 
 def ask_fitting(study: Any, space: SearchSpace, fixed: Mapping[str, Any]) -> Optional[Any]:

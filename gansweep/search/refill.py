@@ -67,7 +67,7 @@ class BoundRefill:
         """The fit's refill source, or None when its points cannot refill (said once in the log)."""
         import optuna
 
-        from gansweep.search.fitting import fixed_values
+        from gansweep.search.fitting import fixed_values, group_keys
 
         reason = blocker(jobs[0].cfg)
         if reason is not None:
@@ -75,11 +75,13 @@ class BoundRefill:
                 log.info(f"adaptive sweep: freed slots of fused groups are not refilled: {reason}")
             self.blocked = reason
             return None
-        number = OmegaConf.select(jobs[0].cfg, "search.trial", default=None)
-        if number is None:  # not a trial of the study (its overrides come from elsewhere): what fits it is unknown
-            log.info("adaptive sweep: a fused group without search.trial is not refilled")
-            return None
-        fixed = fixed_values(self.params_of(int(number)), self.plan.workers.space)
+        fixed: Dict[str, Any] = {}
+        if group_keys(self.plan.workers.space):  # the study varies values the group's trials must share
+            number = OmegaConf.select(jobs[0].cfg, "search.trial", default=None)
+            if number is None:  # not a trial of the study (its overrides come from elsewhere): its values unknown
+                log.info("adaptive sweep: a fused group without search.trial is not refilled")
+                return None
+            fixed = fixed_values(self.params_of(int(number)), self.plan.workers.space)
         slots = list(zip(jobs, points, strict=True))
         turns = None if not fixed or isinstance(self.study.sampler, optuna.samplers.GridSampler) else len(slots)
         return GroupRefill(self, slots, int(jobs[0].cfg.metrics.every), fixed, turns)

@@ -243,7 +243,7 @@ class _Trials:
         """Up to `n` trials, one fused group's worth: new ones fit the first (its non-fusible values fixed,
         gansweep.search.fitting). Asked under the sweep folder's ask lock: refilled groups ask the same study
         (gansweep.search.refill)."""
-        from gansweep.search.fitting import ask_fitting, fixed_values
+        from gansweep.search.fitting import ask_joining
         from gansweep.search.workers import ask_lock
 
         jobs: List[Tuple[int, List[str]]] = []
@@ -253,8 +253,7 @@ class _Trials:
                 if self.unfinished:
                     trial = self.unfinished.pop(0)
                 elif not self.rule.should_stop(self.study):
-                    first = self.running[jobs[0][0]] if jobs else None
-                    trial = ask_fitting(self.study, self.space, fixed_values(first.params, self.space) if first else {})
+                    trial = ask_joining(self.study, self.space, self.running[jobs[0][0]] if jobs else None)
                     if trial is None:  # no trial left that fits this group
                         break
                 else:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 from omegaconf import DictConfig, OmegaConf
 
 from gansweep.search.budget import StopRule
-from gansweep.search.fitting import ask_fitting, fixed_values
+from gansweep.search.fitting import ask_fitting, ask_joining
 from gansweep.search.settings import SearchSettings
 from gansweep.search.space import SearchSpace
 
@@ -160,7 +160,7 @@ def claim(study: Any, plan: WorkerPlan, worker: str, n: int) -> List[Any]:
             trial.set_user_attr(OWNER_ATTR, worker)
             trials.append(trial)
         while len(trials) < n and not plan.rule.should_stop(study):
-            asked = ask_fitting(study, plan.space, fixed_values(trials[0].params, plan.space) if trials else {})
+            asked = ask_joining(study, plan.space, trials[0] if trials else None)
             if asked is None:  # no trial left that fits the group the first one leads
                 break
             asked.set_user_attr(OWNER_ATTR, worker)
